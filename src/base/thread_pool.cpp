@@ -1,0 +1,86 @@
+#include "base/thread_pool.h"
+
+#include <immintrin.h>
+
+namespace tk {
+
+namespace {
+inline void cpu_relax() { _mm_pause(); }
+constexpr int kSpinIterations = 20000;  // ~ tens of microseconds, then sleep
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads) {
+    if (n_threads <= 0) n_threads = static_cast<int>(std::thread::hardware_concurrency());
+    if (n_threads <= 0) n_threads = 1;
+    n_threads_ = n_threads;
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+}
+
+ThreadPool::~ThreadPool() {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        stop_ = true;
+        generation_.fetch_add(1, std::memory_order_release);
+    }
+    cv_start_.notify_all();
+    for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::work(int thread) {
+    for (;;) {
+        const int64_t t = next_task_.fetch_add(1, std::memory_order_relaxed);
+        if (t >= n_tasks_) break;
+        fn_(ctx_, t, thread);
+    }
+}
+
+void ThreadPool::run(int64_t n_tasks, TaskFn fn, void* ctx) {
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        n_tasks_ = n_tasks;
+        fn_ = fn;
+        ctx_ = ctx;
+        next_task_.store(0, std::memory_order_relaxed);
+        active_.store(n_threads_ - 1, std::memory_order_relaxed);
+        generation_.fetch_add(1, std::memory_order_release);
+    }
+    cv_start_.notify_all();
+    work(0);
+    // Wait for workers: spin a little, then sleep.
+    for (int i = 0; i < kSpinIterations; ++i) {
+        if (active_.load(std::memory_order_acquire) == 0) return;
+        cpu_relax();
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_done_.wait(lock, [this] { return active_.load(std::memory_order_acquire) == 0; });
+}
+
+void ThreadPool::worker_main(int thread) {
+    uint64_t seen = 0;
+    for (;;) {
+        bool got = false;
+        for (int i = 0; i < kSpinIterations; ++i) {
+            if (generation_.load(std::memory_order_acquire) != seen) {
+                got = true;
+                break;
+            }
+            cpu_relax();
+        }
+        if (!got) {
+            std::unique_lock<std::mutex> lock(mu_);
+            cv_start_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        }
+        {
+            std::lock_guard<std::mutex> lock(mu_);  // pairs with run(): task fields are published
+            seen = generation_.load(std::memory_order_acquire);
+            if (stop_) return;
+        }
+        work(thread);
+        if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            std::lock_guard<std::mutex> lock(mu_);
+            cv_done_.notify_one();
+        }
+    }
+}
+
+}  // namespace tk
