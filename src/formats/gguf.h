@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/mmap_file.h"
@@ -62,6 +63,7 @@ public:
     uint64_t alignment() const { return alignment_; }
     uint64_t data_offset() const { return data_offset_; }
     size_t file_size() const { return size_; }
+    const uint8_t* file_data() const { return data_; }  // whole file (mapping or caller's buffer)
 
     const std::vector<GgufKV>& metadata() const { return kvs_; }
     const GgufValue* find(std::string_view key) const;
@@ -91,6 +93,9 @@ private:
     uint64_t data_offset_ = 0;
     std::vector<GgufKV> kvs_;
     std::vector<GgufTensorInfo> tensors_;
+    // Keys are views into the file bytes, which outlive this object's maps.
+    std::unordered_map<std::string_view, size_t> kv_index_;
+    std::unordered_map<std::string_view, size_t> tensor_index_;
 };
 
 // Streams a GGUF v3 file. Metadata in insertion order; tensor data either referenced
