@@ -1,0 +1,27 @@
+#include "apps/model_options.h"
+
+#include "base/log.h"
+#include "base/timer.h"
+
+namespace tk::apps {
+
+void ModelOptions::add_to(CLI::App& cmd, bool with_ctx) {
+    cmd.add_option("-m,--model", model_path, "Model file (GGUF)")->required();
+    cmd.add_option("-t,--threads", n_threads, "Threads (default: all cores)");
+    if (with_ctx) {
+        cmd.add_option("-c,--ctx-size", n_ctx, "Context size in tokens (default: the model's)");
+        cmd.add_option("--kv-type", kv_type, "KV cache element type")
+            ->check(CLI::IsMember({"f16", "f32"}));
+    }
+}
+
+Result<std::unique_ptr<model::Model>> ModelOptions::load() const {
+    Timer t;
+    model::LoadOptions lo;
+    lo.n_threads = n_threads;
+    auto m = model::Model::load(model_path, lo);
+    if (m.is_ok()) log_info("loaded " + model_path + " in " + std::to_string(t.seconds()) + " s");
+    return m;
+}
+
+}  // namespace tk::apps
