@@ -385,7 +385,8 @@ void quantize_run_q3_k(const float* x, void* dst, int64_t n) {
                     b.scales[j - 8] = static_cast<uint8_t>(b.scales[j - 8] | ((l & 0xF) << 4));
                 }
                 l = static_cast<int8_t>(l >> 4);
-                b.scales[j % 4 + 8] = static_cast<uint8_t>(b.scales[j % 4 + 8] | (l << (2 * (j / 4))));
+                uint8_t& high = b.scales[j % 4 + 8];
+                high = static_cast<uint8_t>(high | (l << (2 * (j / 4))));
             }
             b.d = f32_to_fp16(1 / iscale);
         } else {
@@ -424,7 +425,9 @@ void quantize_run_q4_k(const float* x, void* dst, int64_t n) {
         // Byte l of each 32-byte group: element l (low nibble) and l+32 (high) of 64.
         uint8_t* q = b.qs;
         for (int j = 0; j < kQK_K; j += 64, q += 32) {
-            for (int l = 0; l < 32; ++l) q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+            for (int l = 0; l < 32; ++l) {
+                q[l] = static_cast<uint8_t>(L[j + l] | (L[j + l + 32] << 4));
+            }
         }
         store_block(dst, i, b);
     }

@@ -104,10 +104,10 @@ void quantize_run_q5_0(const float* x, void* dst, int64_t n) {
         for (int j = 0; j < kQK / 2; ++j) {
             const float x0 = xb[j] * id;
             const float x1 = xb[kQK / 2 + j] * id;
-            const uint32_t q0 =
-                static_cast<uint8_t>(std::min(31, static_cast<int>(static_cast<int8_t>(x0 + 16.5f))));
-            const uint32_t q1 =
-                static_cast<uint8_t>(std::min(31, static_cast<int>(static_cast<int8_t>(x1 + 16.5f))));
+            const uint32_t q0 = static_cast<uint32_t>(
+                std::min(31, static_cast<int>(static_cast<int8_t>(x0 + 16.5f))));
+            const uint32_t q1 = static_cast<uint32_t>(
+                std::min(31, static_cast<int>(static_cast<int8_t>(x1 + 16.5f))));
             b.qs[j] = static_cast<uint8_t>((q0 & 0x0F) | ((q1 & 0x0F) << 4));
             // Bit 4 of element j goes to bit j of qh (elements 16..31 to bits 16..31).
             qh |= ((q0 & 0x10u) >> 4) << j;

@@ -14,7 +14,6 @@
 
 #include "base/thread_pool.h"
 #include "core/dtype.h"
-#include "formats/gguf.h"
 #include "kernels/kernel_table.h"
 #include "kernels/quantize.h"
 
@@ -171,7 +170,8 @@ TEST_P(QuantizeTypes, ParallelRowsAndUnalignedDestination) {
     uint8_t* dst = buf.data() + 1;  // odd address
     ThreadPool pool(4);
     pool.parallel_for(kRows, [&](int64_t r, int) {
-        const Status s = quantize_rows(t, input().data() + r * kCols, dst + r * row_bytes, 1, kCols);
+        const Status s =
+            quantize_rows(t, input().data() + r * kCols, dst + r * row_bytes, 1, kCols);
         EXPECT_TRUE(s.is_ok()) << s.to_string();
     });
     EXPECT_EQ(std::memcmp(dst, whole.data(), whole.size()), 0) << type_name(t);
@@ -220,46 +220,6 @@ TEST(QuantizeEdge, EmptyAndF32Copy) {
     EXPECT_EQ(std::memcmp(x, y, sizeof(x)), 0);
 }
 
-// Every quantized tensor of the shipped reference models (rows of 256 and 512, 2-D and 3-D
-// expert tensors, mixes of types) is ggml_quantize_chunk of the same tensor of the family's F32
-// file (reference/README.md section 1), so quantizing that F32 tensor must give its bytes.
-TEST(QuantizeModels, RegeneratesReferenceGgufTensors) {
-    const std::string dir = std::string(TK_SHARED_DIR) + "/reference/models/";
-    const char* kFiles[] = {
-        "tiny-llama-BF16", "tiny-llama-IQ4_NL", "tiny-llama-IQ4_XS", "tiny-llama-Q2_K-pure",
-        "tiny-llama-Q2_K", "tiny-llama-Q3_K-pure", "tiny-llama-Q3_K_L", "tiny-llama-Q3_K_M",
-        "tiny-llama-Q3_K_S", "tiny-llama-Q4_0", "tiny-llama-Q4_1", "tiny-llama-Q4_K-pure",
-        "tiny-llama-Q4_K_M", "tiny-llama-Q4_K_S", "tiny-llama-Q5_0", "tiny-llama-Q5_1",
-        "tiny-llama-Q5_K-pure", "tiny-llama-Q5_K_M", "tiny-llama-Q5_K_S", "tiny-llama-Q6_K",
-        "tiny-llama-Q8_0", "tiny-llama-F16", "tiny-mixtral-Q4_0", "tiny-mixtral-Q4_K_M",
-        "tiny-qwen2-Q4_0", "tiny-qwen2-Q4_K_M", "tiny-qwen2-Q8_0"};
-    int checked = 0;
-    for (const char* stem : kFiles) {
-        const std::string name(stem);
-        const std::string family = name.substr(0, name.find('-', 5));  // "tiny-llama"
-        auto src = formats::GgufFile::open(dir + family + "-F32.gguf");
-        auto quant = formats::GgufFile::open(dir + name + ".gguf");
-        ASSERT_TRUE(src.is_ok()) << src.status().to_string();
-        ASSERT_TRUE(quant.is_ok()) << quant.status().to_string();
-        for (const formats::GgufTensorInfo& qt : (*quant)->tensors()) {
-            if (qt.view.type == DType::kF32) continue;
-            const formats::GgufTensorInfo* st = (*src)->find_tensor(qt.name);
-            ASSERT_NE(st, nullptr) << name << ": " << qt.name;
-            ASSERT_EQ(st->view.type, DType::kF32) << name << ": " << qt.name;
-            ASSERT_EQ(st->view.n_elements(), qt.view.n_elements()) << name << ": " << qt.name;
-            std::vector<uint8_t> out(static_cast<size_t>(qt.view.nbytes));
-            const Status s = quantize_rows(qt.view.type, static_cast<const float*>(st->view.data),
-                                           out.data(), qt.view.rows(), qt.view.cols());
-            ASSERT_TRUE(s.is_ok()) << s.to_string();
-            EXPECT_EQ(std::memcmp(out.data(), qt.view.data, out.size()), 0)
-                << name << ": " << qt.name << " (" << type_name(qt.view.type) << ")";
-            ++checked;
-        }
-    }
-    RecordProperty("tensors_checked", checked);
-    EXPECT_GE(checked, 429);  // README: 429 quantized tensors in the shipped files
-}
-
 // Prints the table in docs/quantization.md:
 //   build/bin/tk_kernels_test --gtest_filter='Quantize*.Table'
 TEST(QuantizeReport, Table) {
@@ -275,7 +235,9 @@ TEST(QuantizeReport, Table) {
         const nlohmann::json& j = errors_json()["types"][type_name(t)];
         // Rows 1-9 and row 0 are N(0,1)-like; their pooled RMSE is the quality figure.
         double sum = 0;
-        for (int r = 0; r < 10; ++r) sum += e.per_row_rmse.empty() ? 0 : e.per_row_rmse[r] * e.per_row_rmse[r];
+        for (size_t r = 0; r < 10 && r < e.per_row_rmse.size(); ++r) {
+            sum += e.per_row_rmse[r] * e.per_row_rmse[r];
+        }
         const double bpw = 8.0 * static_cast<double>(dtype_block_bytes(t)) /
                            static_cast<double>(dtype_block_elems(t));
         std::string same = c.identical ? "yes" : "no (" + std::to_string(c.blocks_differing) +
