@@ -14,6 +14,9 @@ namespace tk::kernels {
 enum class Isa { kRef = 0, kAvx2 = 1 };
 const char* isa_name(Isa isa);
 
+// Most activation rows one vec_dot_rows call takes.
+constexpr int kMaxDotRows = 4;
+
 // Per weight type. Null function pointers mean "not supported".
 struct TypeKernels {
     DType vec_dot_type = DType::kF32;
@@ -23,6 +26,12 @@ struct TypeKernels {
     void (*from_float)(const float* src, void* dst, int64_t n) = nullptr;
     // *s = dot(x row of this type, y row of vec_dot_type), n elements.
     void (*vec_dot)(int64_t n, float* s, const void* x, const void* y) = nullptr;
+    // Optional (may be null): s[r] = dot(x, row r of y) for r in [0, nr), 1 <= nr <=
+    // kMaxDotRows, y rows y_stride bytes apart. Loads and decodes each weight block once for
+    // all nr rows (prompt processing). Every s[r] is bit-identical to vec_dot on that row, so
+    // batching or thread splits never change results.
+    void (*vec_dot_rows)(int64_t n, int nr, float* s, const void* x, const void* y,
+                         int64_t y_stride) = nullptr;
 };
 
 constexpr int kMaxDTypeId = 40;
