@@ -28,7 +28,7 @@ const char* gguf_type_name(GgufType t);
 // One metadata value. Scalars are widened into `u`/`i`/`f`; strings point into the mapping.
 struct GgufValue {
     GgufType type = GgufType::kU8;
-    uint64_t u = 0;          // unsigned ints and bool
+    uint64_t u = 0;          // unsigned ints and bool (also set for signed values >= 0)
     int64_t i = 0;           // signed ints (also set for unsigned that fit)
     double f = 0;            // floats
     std::string_view str;    // kString
@@ -37,6 +37,7 @@ struct GgufValue {
     uint64_t array_len = 0;
     const uint8_t* array_data = nullptr;    // raw little-endian elements (numeric arrays)
     std::vector<std::string_view> strings;  // string arrays
+    // Arrays of arrays are refused by the reader (kUnsupported): no model uses them.
 };
 
 struct GgufKV {
@@ -52,7 +53,9 @@ struct GgufTensorInfo {
 
 class GgufFile {
 public:
-    // Opens and validates; errors name the file and the fault.
+    // Opens and validates; errors name the file and the fault (kCorruptFile, kUnsupported
+    // for v1 / big-endian / unknown tensor types, kNotFound / kIo from opening).
+    // With general.alignment < 4 tensor data may be unaligned for its element type.
     static Result<std::unique_ptr<GgufFile>> open(const std::string& path);
     // Parses a buffer that the caller keeps alive (tests, fuzzer, llamafile payloads).
     static Result<std::unique_ptr<GgufFile>> parse(const uint8_t* data, size_t size,
