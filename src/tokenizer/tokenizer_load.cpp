@@ -116,27 +116,26 @@ void detect_by_text(TokenizerState& s) {
     // the lowest id wins here. The chosen token is forced to be a control token.
     for (const Rule& r : rules) {
         if (s.*r.field != kNoToken) continue;
-        for (int32_t id = 0; id < s.n_tokens() && s.*r.field == kNoToken; ++id) {
-            const std::string_view t = s.text(id);
-            if (std::find(r.texts.begin(), r.texts.end(), t) == r.texts.end()) continue;
-            s.*r.field = id;
-            s.attrs[id] |= kAttrControl;
+        int32_t best = kNoToken;
+        for (std::string_view t : r.texts) {
+            const int32_t id = s.find(t);
+            if (id != kNoToken && (best == kNoToken || id < best)) best = id;
         }
+        if (best == kNoToken) continue;
+        s.*r.field = best;
+        s.attrs[best] |= kAttrControl;
     }
 
     s.eog.assign(s.n_tokens(), 0);
     for (int32_t id : {s.fim_pad, s.fim_rep, s.fim_sep}) {
         if (id != kNoToken) s.eog[id] = 1;
     }
-    static constexpr std::string_view kEogTexts[] = {
-        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
-        "<EOT>"};
-    for (int32_t id = 0; id < s.n_tokens(); ++id) {
-        const std::string_view t = s.text(id);
-        if (std::find(std::begin(kEogTexts), std::end(kEogTexts), t) != std::end(kEogTexts)) {
-            s.eog[id] = 1;
-            s.attrs[id] |= kAttrControl;
-        }
+    for (std::string_view t : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
+                               "<|endoftext|>", "<|eom_id|>", "<EOT>"}) {
+        const int32_t id = s.find(t);
+        if (id == kNoToken) continue;
+        s.eog[id] = 1;
+        s.attrs[id] |= kAttrControl;
     }
     for (int32_t id : {s.eos, s.eot, s.eom}) {
         if (id != kNoToken) s.eog[id] = 1;
