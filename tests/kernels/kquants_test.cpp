@@ -383,9 +383,10 @@ std::vector<uint8_t> random_weights(DType t, int64_t n, std::mt19937& rng) {
 }
 
 // avx2 vs ref (and both vs a float64 dot of the dequantized rows) on random data: rows of 1 to
-// 9 super-blocks (IQ4_NL: odd and even block counts), weights and activations at an address
-// 2 bytes past 32-byte alignment. The integer sums are exact in both; only the float order of
-// the per-super-block terms differs, hence a tolerance relative to sum |w * a|.
+// 9 super-blocks (IQ4_NL: odd and even block counts), weights and activations off 32-byte
+// alignment. The integer sums are exact in both; only the float order of the per-super-block
+// terms differs, hence a tolerance relative to sum |w * a|. vec_dot_rows (1..4 activation rows)
+// must give vec_dot's bits.
 TEST(KQuants, Avx2MatchesRefOnRandomRows) {
     if (!cpu_has_avx2()) GTEST_SKIP() << "no AVX2";
     const KernelTable& ref = kernels_for(Isa::kRef);
@@ -408,14 +409,15 @@ TEST(KQuants, Avx2MatchesRefOnRandomRows) {
                 std::vector<uint8_t> q(dtype_row_bytes(vdt, n));
                 conv.from_float(a.data(), q.data(), n);
 
-                // Copies 2 bytes past an aligned address.
+                // Copies off 32-byte alignment: weights by 2 bytes (their f16 fields stay
+                // aligned), activations by 4 (Q8_K's f32 d stays aligned).
                 std::vector<uint8_t> wbuf(w.size() + 64), qbuf(q.size() + 64);
-                auto shifted = [](std::vector<uint8_t>& buf) {
+                auto shifted = [](std::vector<uint8_t>& buf, int off) {
                     auto addr = reinterpret_cast<uintptr_t>(buf.data());
-                    return buf.data() + ((32 - addr % 32) % 32) + 2;
+                    return buf.data() + ((32 - addr % 32) % 32) + off;
                 };
-                uint8_t* wp = shifted(wbuf);
-                uint8_t* qp = shifted(qbuf);
+                uint8_t* wp = shifted(wbuf, 2);
+                uint8_t* qp = shifted(qbuf, 4);
                 std::memcpy(wp, w.data(), w.size());
                 std::memcpy(qp, q.data(), q.size());
 
@@ -435,6 +437,30 @@ TEST(KQuants, Avx2MatchesRefOnRandomRows) {
                 EXPECT_NEAR(s_ref, exact, tol) << name_of(t) << " n=" << n << " rep " << rep;
                 EXPECT_NEAR(s_avx, exact, tol) << name_of(t) << " n=" << n << " rep " << rep;
                 EXPECT_NEAR(s_avx, s_ref, tol) << name_of(t) << " n=" << n << " rep " << rep;
+
+                // Several activation rows at once: each bit-identical to the one-row kernel.
+                for (Isa isa : available_isas()) {
+                    const TypeKernels& k = kernels_for(isa).of(t);
+                    if (k.vec_dot_rows == nullptr) continue;
+                    const int64_t ab = static_cast<int64_t>(q.size()) + 4;  // padded rows
+                    std::vector<uint8_t> rows_buf(kMaxDotRows * ab + 64);
+                    uint8_t* rp = shifted(rows_buf, 4);
+                    std::vector<float> one(kMaxDotRows);
+                    for (int r = 0; r < kMaxDotRows; ++r) {
+                        std::vector<float> ar(n);
+                        for (auto& v : ar) v = nd(rng);
+                        conv.from_float(ar.data(), rp + r * ab, n);
+                        k.vec_dot(n, &one[r], wp, rp + r * ab);
+                    }
+                    for (int nr = 1; nr <= kMaxDotRows; ++nr) {
+                        float got[kMaxDotRows];
+                        k.vec_dot_rows(n, nr, got, wp, rp, ab);
+                        for (int r = 0; r < nr; ++r)
+                            EXPECT_EQ(f32_bits(got[r]), f32_bits(one[r]))
+                                << name_of(t) << " " << isa_name(isa) << " nr=" << nr << " row "
+                                << r;
+                    }
+                }
 
                 // to_float from the unaligned copy agrees bit for bit.
                 std::vector<float> wf_avx(n);
