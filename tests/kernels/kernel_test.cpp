@@ -143,12 +143,6 @@ TEST(ActivationConversion, Q8EdgeCases) {
     }
 }
 
-// Random weight row of type t (valid blocks, small scales) and its activation partner.
-struct RandomRow {
-    std::vector<uint8_t> w;   // n elements of t, with 2 spare bytes in front for misalignment
-    std::vector<uint8_t> a;   // n elements of vec_dot_type
-};
-
 std::vector<float> normal_floats(int64_t n, std::mt19937& rng, float scale = 1.0f) {
     std::normal_distribution<float> d(0.0f, scale);
     std::vector<float> v(static_cast<size_t>(n));
@@ -232,32 +226,33 @@ TEST(VecDot, RandomRowsBothIsas) {
             const DType vdt = kernels_for(Isa::kRef).of(t).vec_dot_type;
             const std::vector<uint8_t> w = random_weights(t, n, rng);
             const int64_t a_bytes = dtype_row_bytes(vdt, n);
-            // kMaxDotRows activation rows; the first one misaligned by 2 bytes (a f16 element).
-            std::vector<uint8_t> act(static_cast<size_t>(2 + kMaxDotRows * a_bytes));
+            // Rows start off any 32-byte boundary but element-aligned (quant blocks hold f16s).
+            const size_t mis = t == DType::kF32 ? 4 : 2;
+            std::vector<uint8_t> act(static_cast<size_t>(mis + kMaxDotRows * a_bytes));
             for (int r = 0; r < kMaxDotRows; ++r) {
                 const std::vector<float> xf = normal_floats(n, rng, r == 3 ? 10.0f : 1.0f);
-                kernels_for(Isa::kRef).of(vdt).from_float(xf.data(), act.data() + 2 + r * a_bytes, n);
+                kernels_for(Isa::kRef).of(vdt).from_float(xf.data(), act.data() + mis + r * a_bytes, n);
             }
-            std::vector<uint8_t> w_mis(w.size() + 2);
-            std::memcpy(w_mis.data() + 2, w.data(), w.size());
+            std::vector<uint8_t> w_mis(w.size() + mis);
+            std::memcpy(w_mis.data() + mis, w.data(), w.size());
             for (Isa isa : oracle::available_isas()) {
                 const TypeKernels& k = kernels_for(isa).of(t);
                 float one[kMaxDotRows];
                 for (int r = 0; r < kMaxDotRows; ++r) {
-                    const uint8_t* a = act.data() + 2 + r * a_bytes;
+                    const uint8_t* a = act.data() + mis + r * a_bytes;
                     double mag = 0.0;
                     const double want = reference_dot(t, w.data(), vdt, a, n, &mag);
                     k.vec_dot(n, &one[r], w.data(), a);
                     EXPECT_NEAR(one[r], want, 2e-6 * mag + 1e-30)
                         << name(t) << " " << isa_name(isa) << " n=" << n << " row " << r;
-                    float mis = 0.0f;
-                    k.vec_dot(n, &mis, w_mis.data() + 2, a);
-                    EXPECT_EQ(bits(mis), bits(one[r])) << name(t) << " misaligned n=" << n;
+                    float moved = 0.0f;
+                    k.vec_dot(n, &moved, w_mis.data() + mis, a);
+                    EXPECT_EQ(bits(moved), bits(one[r])) << name(t) << " misaligned n=" << n;
                 }
                 if (k.vec_dot_rows == nullptr) continue;
                 for (int nr = 1; nr <= kMaxDotRows; ++nr) {
                     float s[kMaxDotRows];
-                    k.vec_dot_rows(n, nr, s, w.data(), act.data() + 2, a_bytes);
+                    k.vec_dot_rows(n, nr, s, w.data(), act.data() + mis, a_bytes);
                     for (int r = 0; r < nr; ++r)
                         EXPECT_EQ(bits(s[r]), bits(one[r]))
                             << name(t) << " " << isa_name(isa) << " n=" << n << " nr=" << nr;

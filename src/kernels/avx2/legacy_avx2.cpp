@@ -103,19 +103,27 @@ void dot_q8_0_rows(int64_t n, float* s, const void* vx, const void* vy, int64_t 
     const BlockQ8_0* y[NR];
     for (int r = 0; r < NR; ++r)
         y[r] = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(vy) + r * y_stride);
-    __m256 acc[NR];
-    for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
+    // Even and odd blocks go to separate accumulators: one FMA chain would be bound by its
+    // latency, not by throughput.
+    __m256 acc[2][NR];
+    for (int r = 0; r < NR; ++r) acc[0][r] = acc[1][r] = _mm256_setzero_ps();
     const int64_t nb = n / kQK;
-    for (int64_t i = 0; i < nb; ++i) {
+    auto block = [&](int64_t i, __m256* a) {
         const __m256i qx = D::q(x[i]);
         const __m256i ax = _mm256_sign_epi8(qx, qx);  // |x| as u8; the sign moves onto y
         const float dx = half(x[i].d);
         for (int r = 0; r < NR; ++r) {
             const __m256 p = dot_u8_i8(ax, _mm256_sign_epi8(load32(y[r][i].qs), qx));
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * half(y[r][i].d)), p, acc[r]);
+            a[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * half(y[r][i].d)), p, a[r]);
         }
+    };
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        block(i, acc[0]);
+        block(i + 1, acc[1]);
     }
-    for (int r = 0; r < NR; ++r) s[r] = hsum(acc[r]);
+    if (i < nb) block(i, acc[0]);
+    for (int r = 0; r < NR; ++r) s[r] = hsum(_mm256_add_ps(acc[0][r], acc[1][r]));
 }
 
 // Unsigned weights with a min against Q8_1 activations (Q4_1, Q5_1).
@@ -125,24 +133,30 @@ void dot_q8_1_rows(int64_t n, float* s, const void* vx, const void* vy, int64_t 
     const BlockQ8_1* y[NR];
     for (int r = 0; r < NR; ++r)
         y[r] = reinterpret_cast<const BlockQ8_1*>(static_cast<const uint8_t*>(vy) + r * y_stride);
-    __m256 acc[NR];
+    __m256 acc[2][NR];
     float summs[NR];
     for (int r = 0; r < NR; ++r) {
-        acc[r] = _mm256_setzero_ps();
+        acc[0][r] = acc[1][r] = _mm256_setzero_ps();
         summs[r] = 0.0f;
     }
     const int64_t nb = n / kQK;
-    for (int64_t i = 0; i < nb; ++i) {
+    auto block = [&](int64_t i, __m256* a) {
         const __m256i qx = D::q(x[i]);
         const float dx = half(x[i].d);
         const float mx = half(x[i].m);
         for (int r = 0; r < NR; ++r) {
             summs[r] += mx * half(y[r][i].s);
             const __m256 p = dot_u8_i8(qx, load32(y[r][i].qs));
-            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * half(y[r][i].d)), p, acc[r]);
+            a[r] = _mm256_fmadd_ps(_mm256_set1_ps(dx * half(y[r][i].d)), p, a[r]);
         }
+    };
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        block(i, acc[0]);
+        block(i + 1, acc[1]);
     }
-    for (int r = 0; r < NR; ++r) s[r] = hsum(acc[r]) + summs[r];
+    if (i < nb) block(i, acc[0]);
+    for (int r = 0; r < NR; ++r) s[r] = hsum(_mm256_add_ps(acc[0][r], acc[1][r])) + summs[r];
 }
 
 template <typename D>
