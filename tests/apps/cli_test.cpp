@@ -58,7 +58,10 @@ TEST(Cli, LogitsMatchOracleFile) {
     testing::TempDir dir;
     const nlohmann::json ref = testing::read_json(shared_path("reference/logits/stories260K.kvf32.json"));
     std::string ids;
-    for (int t : ref["tokens"]) ids += (ids.empty() ? "" : ",") + std::to_string(t);
+    for (int t : ref["tokens"]) {
+        if (!ids.empty()) ids += ',';
+        ids += std::to_string(t);
+    }
     const std::string cmd = tokamak_binary() + " logits -m " + quote(shared_path("models/gguf/stories260K.gguf")) +
                             " --kv-type f32 --tokens " + ids + " -o " + quote(dir.file("l.json"));
     ASSERT_EQ(run_command(cmd), 0);

@@ -82,9 +82,15 @@ TEST_P(OracleTest, LogitsAndGreedyMatchLlamaCpp) {
     RecordProperty("max_abs_diff", std::to_string(max_d));
     RecordProperty("max_rel_std", std::to_string(max_d / std_ref));
     RecordProperty("rms_rel_std", std::to_string(rms / std_ref));
-    if (tol.max_abs > 0) EXPECT_LT(max_d, tol.max_abs) << stem;
-    if (tol.max_rel > 0) EXPECT_LT(max_d / std_ref, tol.max_rel) << stem;
-    if (tol.rms_rel > 0) EXPECT_LT(rms / std_ref, tol.rms_rel) << stem;
+    if (tol.max_abs > 0) {
+        EXPECT_LT(max_d, tol.max_abs) << stem;
+    }
+    if (tol.max_rel > 0) {
+        EXPECT_LT(max_d / std_ref, tol.max_rel) << stem;
+    }
+    if (tol.rms_rel > 0) {
+        EXPECT_LT(rms / std_ref, tol.rms_rel) << stem;
+    }
 
     // Greedy continuation, one token at a time, until llama.cpp's margin gets too small to call.
     const auto& greedy = ref["greedy"];
