@@ -26,8 +26,8 @@ void matmul(const TensorView& w, const float* x, int64_t n, float* y, ThreadPool
 }
 
 // y[i * ldy + (r - row_begin)] = dot(W row r, X row i) for r in [row_begin, row_end), i < n.
-void matmul_rows(const TensorView& w, int64_t row_begin, int64_t row_end, const float* x,
-                 int64_t n, float* y, int64_t ldy, ThreadPool& pool, std::vector<uint8_t>& scratch,
+void matmul_rows(const TensorView& w, int64_t row_begin, int64_t row_end, const float* x, int64_t n,
+                 float* y, int64_t ldy, ThreadPool& pool, std::vector<uint8_t>& scratch,
                  const KernelTable& kt) {
     const int64_t n_rows = row_end - row_begin;
     if (n <= 0 || n_rows <= 0) return;
@@ -59,8 +59,7 @@ void matmul_rows(const TensorView& w, int64_t row_begin, int64_t row_end, const 
 
     // 2. Tasks over (weight-row chunk) x (activation block).
     const int64_t n_act_blocks = ceil_div(n, kActBlock);
-    const int64_t want_chunks =
-        std::max<int64_t>(1, kTasksPerThread * pool.size() / n_act_blocks);
+    const int64_t want_chunks = std::max<int64_t>(1, kTasksPerThread * pool.size() / n_act_blocks);
     const int64_t chunk = std::clamp<int64_t>(ceil_div(n_rows, want_chunks), 1, kMaxRowChunk);
     const int64_t n_chunks = ceil_div(n_rows, chunk);
     const uint8_t* w_data = static_cast<const uint8_t*>(w.data);

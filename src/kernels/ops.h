@@ -28,8 +28,8 @@ struct FloatOps {
     void (*axpy)(float a, const float* x, float* y, int64_t n);  // y += a * x
 };
 
-const FloatOps& ops();                // follows kernels().isa
-const FloatOps& ops_for(Isa isa);     // avx2 only if the CPU has it, else ref
+const FloatOps& ops();             // follows kernels().isa
+const FloatOps& ops_for(Isa isa);  // avx2 only if the CPU has it, else ref
 
 inline void rms_norm(const float* x, const float* w, int64_t n, float eps, float* out) {
     ops().rms_norm(x, w, n, eps, out);
@@ -40,8 +40,12 @@ inline void silu_mul(const float* g, const float* u, float* out, int64_t n) {
     ops().silu_mul(g, u, out, n);
 }
 inline void gelu(const float* x, float* out, int64_t n) { ops().gelu(x, out, n); }
-inline void vec_add(const float* a, const float* b, float* out, int64_t n) { ops().add(a, b, out, n); }
-inline void vec_mul(const float* a, const float* b, float* out, int64_t n) { ops().mul(a, b, out, n); }
+inline void vec_add(const float* a, const float* b, float* out, int64_t n) {
+    ops().add(a, b, out, n);
+}
+inline void vec_mul(const float* a, const float* b, float* out, int64_t n) {
+    ops().mul(a, b, out, n);
+}
 inline void vec_scale(const float* x, float s, float* out, int64_t n) { ops().scale(x, s, out, n); }
 inline float vec_dot_f32(const float* a, const float* b, int64_t n) { return ops().dot(a, b, n); }
 inline void vec_axpy(float a, const float* x, float* y, int64_t n) { ops().axpy(a, x, y, n); }

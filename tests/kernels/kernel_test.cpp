@@ -17,8 +17,8 @@
 namespace tk::kernels {
 namespace {
 
-const DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0, DType::kQ4_0,
-                              DType::kQ4_1, DType::kQ5_0, DType::kQ5_1};
+const DType kWeightTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
+                              DType::kQ4_0, DType::kQ4_1, DType::kQ5_0, DType::kQ5_1};
 
 std::string name(DType t) { return std::string(dtype_name(t)); }
 
@@ -88,14 +88,16 @@ TEST(ActivationConversion, MatchesLlamaCppBytes) {
     ASSERT_EQ(static_cast<int64_t>(x.size()), oracle::kActRows * oracle::kCols);
     const DType vdts[] = {DType::kQ8_0, DType::kQ8_1, DType::kF16, DType::kBF16};
     for (DType vdt : vdts) {
-        const std::vector<uint8_t> want = oracle::load_bytes("reference/quant/act_" + name(vdt) + ".bin");
+        const std::vector<uint8_t> want =
+            oracle::load_bytes("reference/quant/act_" + name(vdt) + ".bin");
         const int64_t row_bytes = dtype_row_bytes(vdt, oracle::kCols);
         ASSERT_EQ(static_cast<int64_t>(want.size()), oracle::kActRows * row_bytes) << name(vdt);
         for (Isa isa : oracle::available_isas()) {
             const TypeKernels& k = kernels_for(isa).of(vdt);
             std::vector<uint8_t> got(want.size(), 0xCD);
             for (int64_t r = 0; r < oracle::kActRows; ++r)
-                k.from_float(x.data() + r * oracle::kCols, got.data() + r * row_bytes, oracle::kCols);
+                k.from_float(x.data() + r * oracle::kCols, got.data() + r * row_bytes,
+                             oracle::kCols);
             size_t first_diff = want.size();
             for (size_t i = 0; i < want.size() && first_diff == want.size(); ++i)
                 if (got[i] != want[i]) first_diff = i;
@@ -122,7 +124,8 @@ TEST(ActivationConversion, Q8EdgeCases) {
         for (int j = 0; j < kQK; ++j) EXPECT_EQ(q[0].qs[j], 0);
         int sum = 0;
         for (int j = 0; j < kQK - 1; ++j) {
-            const int tie_even = static_cast<int>(std::nearbyint(static_cast<double>(j - 15) + 0.5));
+            const int tie_even =
+                static_cast<int>(std::nearbyint(static_cast<double>(j - 15) + 0.5));
             EXPECT_EQ(q[1].qs[j], tie_even) << isa_name(isa) << " j=" << j;
             EXPECT_EQ(tie_even % 2, 0);
         }
@@ -161,9 +164,7 @@ std::vector<uint8_t> random_weights(DType t, int64_t n, std::mt19937& rng) {
     switch (t) {
         case DType::kF32: std::memcpy(w.data(), f.data(), static_cast<size_t>(bytes)); break;
         case DType::kF16:
-        case DType::kBF16:
-            kernels_for(Isa::kRef).of(t).from_float(f.data(), w.data(), n);
-            break;
+        case DType::kBF16: kernels_for(Isa::kRef).of(t).from_float(f.data(), w.data(), n); break;
         default: {
             const int64_t bb = dtype_block_bytes(t);
             for (int64_t b = 0; b < n / kQK; ++b) {
@@ -184,7 +185,8 @@ std::vector<uint8_t> random_weights(DType t, int64_t n, std::mt19937& rng) {
 }
 
 // dot(w, a) in double from the dequantized rows; also sum |w_i a_i| for the tolerance.
-double reference_dot(DType t, const uint8_t* w, DType vdt, const uint8_t* a, int64_t n, double* mag) {
+double reference_dot(DType t, const uint8_t* w, DType vdt, const uint8_t* a, int64_t n,
+                     double* mag) {
     const KernelTable& kt = kernels_for(Isa::kRef);
     std::vector<float> wf(static_cast<size_t>(n)), af(static_cast<size_t>(n));
     kt.of(t).to_float(w, wf.data(), n);
@@ -231,7 +233,8 @@ TEST(VecDot, RandomRowsBothIsas) {
             std::vector<uint8_t> act(static_cast<size_t>(mis + kMaxDotRows * a_bytes));
             for (int r = 0; r < kMaxDotRows; ++r) {
                 const std::vector<float> xf = normal_floats(n, rng, r == 3 ? 10.0f : 1.0f);
-                kernels_for(Isa::kRef).of(vdt).from_float(xf.data(), act.data() + mis + r * a_bytes, n);
+                kernels_for(Isa::kRef).of(vdt).from_float(xf.data(), act.data() + mis + r * a_bytes,
+                                                          n);
             }
             std::vector<uint8_t> w_mis(w.size() + mis);
             std::memcpy(w_mis.data() + mis, w.data(), w.size());
@@ -267,8 +270,8 @@ TEST(VecDot, RandomRowsBothIsas) {
 TEST(FloatConversion, AgreesAcrossIsas) {
     std::mt19937 rng(7);
     std::vector<float> x = normal_floats(203, rng, 3.0f);
-    const float specials[] = {0.0f, -0.0f, 65504.0f, 65520.0f, 1e-8f, -6.1e-5f, 1e30f, -1e30f,
-                              INFINITY, -INFINITY, 1.00048828125f, 1.00146484375f};
+    const float specials[] = {0.0f,  -0.0f,  65504.0f, 65520.0f,  1e-8f,          -6.1e-5f,
+                              1e30f, -1e30f, INFINITY, -INFINITY, 1.00048828125f, 1.00146484375f};
     for (size_t i = 0; i < std::size(specials); ++i) x[i * 7] = specials[i];
     for (DType t : {DType::kF16, DType::kBF16}) {
         const int64_t n = static_cast<int64_t>(x.size());

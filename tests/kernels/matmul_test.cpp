@@ -1,6 +1,8 @@
 // Threaded matmul: llama.cpp's ggml_mul_mat results (reference/quant/matmul.json) for the float
 // and legacy types under both ISAs and 1 or 2 threads; results independent of thread count,
 // batch size and row sub-ranges.
+#include "kernels/matmul.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -11,7 +13,6 @@
 #include "base/thread_pool.h"
 #include "core/dtype.h"
 #include "kernels/kernel_table.h"
-#include "kernels/matmul.h"
 #include "oracle_util.h"
 
 namespace tk::kernels {
@@ -40,7 +41,8 @@ TEST(Matmul, MatchesLlamaCppOracle) {
         const oracle::MatmulCase c = oracle::load_matmul_case(name(t));
         ASSERT_EQ(static_cast<int64_t>(c.y.size()), kActRows * kWeightRows) << name(t);
         const std::vector<uint8_t> w = oracle::load_bytes(c.weights_file);
-        ASSERT_EQ(static_cast<int64_t>(w.size()), kWeightRows * dtype_row_bytes(t, kCols)) << name(t);
+        ASSERT_EQ(static_cast<int64_t>(w.size()), kWeightRows * dtype_row_bytes(t, kCols))
+            << name(t);
         const TensorView wv = oracle::matrix_view(t, kWeightRows, kCols, w.data());
         for (Isa isa : oracle::available_isas()) {
             const KernelTable& kt = kernels_for(isa);
@@ -50,13 +52,16 @@ TEST(Matmul, MatchesLlamaCppOracle) {
             matmul(wv, x.data(), kActRows, y2.data(), pool2, scratch, kt);
             const double err = oracle::rel_err(c.y, y1.data());
             EXPECT_LT(err, 1e-5) << name(t) << " " << isa_name(isa);
-            EXPECT_LT(oracle::rel_err(c.y_single, y1.data()), 1e-5) << name(t) << " " << isa_name(isa);
+            EXPECT_LT(oracle::rel_err(c.y_single, y1.data()), 1e-5)
+                << name(t) << " " << isa_name(isa);
             EXPECT_TRUE(same_bits(y1, y2)) << name(t) << " " << isa_name(isa) << ": 1 vs 2 threads";
             // One activation row at a time (generation) gives the same bits as the batch.
             std::vector<float> ys(c.y.size());
             for (int64_t i = 0; i < kActRows; ++i)
-                matmul(wv, x.data() + i * kCols, 1, ys.data() + i * kWeightRows, pool2, scratch, kt);
-            EXPECT_TRUE(same_bits(y1, ys)) << name(t) << " " << isa_name(isa) << ": batched vs single";
+                matmul(wv, x.data() + i * kCols, 1, ys.data() + i * kWeightRows, pool2, scratch,
+                       kt);
+            EXPECT_TRUE(same_bits(y1, ys))
+                << name(t) << " " << isa_name(isa) << ": batched vs single";
         }
     }
 }
@@ -84,7 +89,8 @@ TEST(Matmul, RowSubRange) {
                 for (int64_t j = 0; j < ldy; ++j) {
                     const float got = part[i * ldy + j];
                     if (j < re - rb) {
-                        EXPECT_EQ(got, full[i * kWeightRows + rb + j]) << name(t) << " " << i << "," << j;
+                        EXPECT_EQ(got, full[i * kWeightRows + rb + j])
+                            << name(t) << " " << i << "," << j;
                     } else {
                         EXPECT_EQ(got, sentinel) << name(t) << " wrote outside the range";
                     }
@@ -100,7 +106,8 @@ TEST(Matmul, LargeBatchMatchesVecDot) {
     std::mt19937 rng(99);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     const int64_t n_exp = 3, rows = 23, cols = 320, n = 37;
-    std::vector<float> wf(static_cast<size_t>(n_exp * rows * cols)), x(static_cast<size_t>(n * cols));
+    std::vector<float> wf(static_cast<size_t>(n_exp * rows * cols)),
+        x(static_cast<size_t>(n * cols));
     for (float& v : wf) v = nd(rng) * 0.1f;
     for (float& v : x) v = nd(rng);
     ThreadPool pool1(1), pool2(2);
@@ -136,8 +143,10 @@ TEST(Matmul, LargeBatchMatchesVecDot) {
                 kt.of(vdt).from_float(x.data() + i * cols, act.data() + i * a_bytes, cols);
             for (int64_t e = 0; e < n_exp; ++e) {
                 std::vector<float> y1(static_cast<size_t>(n * rows)), y2(y1.size());
-                matmul_rows(wv, e * rows, (e + 1) * rows, x.data(), n, y1.data(), rows, pool1, scratch, kt);
-                matmul_rows(wv, e * rows, (e + 1) * rows, x.data(), n, y2.data(), rows, pool2, scratch, kt);
+                matmul_rows(wv, e * rows, (e + 1) * rows, x.data(), n, y1.data(), rows, pool1,
+                            scratch, kt);
+                matmul_rows(wv, e * rows, (e + 1) * rows, x.data(), n, y2.data(), rows, pool2,
+                            scratch, kt);
                 EXPECT_TRUE(same_bits(y1, y2)) << name(t) << " " << isa_name(isa);
                 int bad = 0;
                 for (int64_t i = 0; i < n; ++i) {

@@ -1,5 +1,7 @@
 // Float ops: the scalar versions against double-precision formulas, the AVX2 versions against
 // the scalar ones on every length 0..70 (tails) and unaligned starts, in place and not.
+#include "kernels/ops.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -7,7 +9,6 @@
 #include <random>
 #include <vector>
 
-#include "kernels/ops.h"
 #include "oracle_util.h"
 
 namespace tk::kernels {
@@ -33,9 +34,11 @@ TEST(Ops, RefMatchesFormulas) {
     for (float v : x) ss += static_cast<double>(v) * v;
     const double inv = 1.0 / std::sqrt(ss / n + 1e-5);
     o.rms_norm(x.data(), w.data(), n, 1e-5f, out.data());
-    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(out[i], x[i] * inv * w[i], 1e-6 * (1 + std::fabs(x[i] * inv * w[i])));
+    for (int64_t i = 0; i < n; ++i)
+        EXPECT_NEAR(out[i], x[i] * inv * w[i], 1e-6 * (1 + std::fabs(x[i] * inv * w[i])));
     o.rms_norm(x.data(), nullptr, n, 1e-5f, out.data());
-    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(out[i], x[i] * inv, 1e-6 * (1 + std::fabs(x[i] * inv)));
+    for (int64_t i = 0; i < n; ++i)
+        EXPECT_NEAR(out[i], x[i] * inv, 1e-6 * (1 + std::fabs(x[i] * inv)));
 
     std::vector<float> p = x;
     o.softmax(p.data(), n);
@@ -49,14 +52,16 @@ TEST(Ops, RefMatchesFormulas) {
     EXPECT_NEAR(psum, 1.0, 1e-6);
 
     o.silu(x.data(), out.data(), n);
-    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(out[i], x[i] / (1.0 + std::exp(-double(x[i]))), 1e-6);
+    for (int64_t i = 0; i < n; ++i)
+        EXPECT_NEAR(out[i], x[i] / (1.0 + std::exp(-double(x[i]))), 1e-6);
     o.silu_mul(x.data(), w.data(), out.data(), n);
     for (int64_t i = 0; i < n; ++i)
         EXPECT_NEAR(out[i], x[i] / (1.0 + std::exp(-double(x[i]))) * w[i], 1e-5);
     o.gelu(x.data(), out.data(), n);
     for (int64_t i = 0; i < n; ++i) {
         const double v = x[i];
-        const double g = 0.5 * v * (1 + std::tanh(std::sqrt(2.0 / M_PI) * v * (1 + 0.044715 * v * v)));
+        const double g =
+            0.5 * v * (1 + std::tanh(std::sqrt(2.0 / M_PI) * v * (1 + 0.044715 * v * v)));
         EXPECT_NEAR(out[i], g, 1e-6);
     }
     double dot = 0.0;
@@ -96,7 +101,8 @@ TEST(Ops, Avx2MatchesRefWithTailsAndOffsets) {
     for (int64_t n : sizes) {
         for (int off = 0; off < 4; ++off) {
             const size_t len = static_cast<size_t>(off + n + 9);  // room for sentinels
-            const std::vector<float> xs = random_vec(len, rng, 3.0f), ws = random_vec(len, rng, 1.0f);
+            const std::vector<float> xs = random_vec(len, rng, 3.0f),
+                                     ws = random_vec(len, rng, 1.0f);
             const float* x = xs.data() + off;
             const float* w = ws.data() + off;
             // Each op writes into out + off; out[off + n..] must stay untouched.
@@ -113,9 +119,11 @@ TEST(Ops, Avx2MatchesRefWithTailsAndOffsets) {
                          run([&](float* o) { r.scale(x, 0.37f, o, n); }), 0, 0, n, off);
             if (n > 0) {
                 expect_close("rms_norm", run([&](float* o) { a.rms_norm(x, w, n, 1e-6f, o); }),
-                             run([&](float* o) { r.rms_norm(x, w, n, 1e-6f, o); }), 1e-6, 0, n, off);
-                expect_close("rms_norm_nw", run([&](float* o) { a.rms_norm(x, nullptr, n, 1e-6f, o); }),
-                             run([&](float* o) { r.rms_norm(x, nullptr, n, 1e-6f, o); }), 1e-6, 0, n, off);
+                             run([&](float* o) { r.rms_norm(x, w, n, 1e-6f, o); }), 1e-6, 0, n,
+                             off);
+                expect_close(
+                    "rms_norm_nw", run([&](float* o) { a.rms_norm(x, nullptr, n, 1e-6f, o); }),
+                    run([&](float* o) { r.rms_norm(x, nullptr, n, 1e-6f, o); }), 1e-6, 0, n, off);
             }
             expect_close("silu", run([&](float* o) { a.silu(x, o, n); }),
                          run([&](float* o) { r.silu(x, o, n); }), 1e-6, 1e-7, n, off);
@@ -155,12 +163,14 @@ TEST(Ops, InPlaceAndExtremes) {
         o.silu(x.data(), x.data(), 45);
         EXPECT_EQ(x, sep) << isa_name(isa);
 
-        const std::vector<float> ext = {-200.0f, -90.0f, -30.0f, 0.0f, 30.0f, 90.0f, 200.0f, -0.0f, 1e-20f};
+        const std::vector<float> ext = {-200.0f, -90.0f, -30.0f, 0.0f,  30.0f,
+                                        90.0f,   200.0f, -0.0f,  1e-20f};
         std::vector<float> s(ext.size()), g(ext.size());
         o.silu(ext.data(), s.data(), static_cast<int64_t>(ext.size()));
         o.gelu(ext.data(), g.data(), static_cast<int64_t>(ext.size()));
         for (size_t i = 0; i < ext.size(); ++i) {
-            EXPECT_TRUE(std::isfinite(s[i]) && std::isfinite(g[i])) << isa_name(isa) << " " << ext[i];
+            EXPECT_TRUE(std::isfinite(s[i]) && std::isfinite(g[i]))
+                << isa_name(isa) << " " << ext[i];
             if (ext[i] >= 30.0f) {
                 EXPECT_FLOAT_EQ(s[i], ext[i]);
                 EXPECT_FLOAT_EQ(g[i], ext[i]);

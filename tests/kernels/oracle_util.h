@@ -26,7 +26,7 @@ namespace tk::kernels::oracle {
 
 constexpr int64_t kWeightRows = 16;  // quant/<TYPE>.bin, matmul.json
 constexpr int64_t kCols = 4096;
-constexpr int64_t kActRows = 4;      // quant/act.f32
+constexpr int64_t kActRows = 4;  // quant/act.f32
 
 inline std::string shared_file(const std::string& rel) {
     return std::string(TK_SHARED_DIR) + "/" + rel;
@@ -124,11 +124,11 @@ inline DequantOracle load_dequant(std::string_view type_name) {
 }
 
 struct MatmulCase {
-    std::string vec_dot_type;      // "Q8_0", ...
-    std::string weights_file;      // rel path of W (16 x 4096)
-    std::string activation_file;   // rel path of act_<VDT>.bin ("" for F32)
-    std::vector<float> y;          // [kActRows][kWeightRows], y[i][j] = dot(W row j, X row i)
-    std::vector<float> y_single;   // same, one-row mul_mat (ggml's vec_dot path)
+    std::string vec_dot_type;     // "Q8_0", ...
+    std::string weights_file;     // rel path of W (16 x 4096)
+    std::string activation_file;  // rel path of act_<VDT>.bin ("" for F32)
+    std::vector<float> y;         // [kActRows][kWeightRows], y[i][j] = dot(W row j, X row i)
+    std::vector<float> y_single;  // same, one-row mul_mat (ggml's vec_dot path)
 };
 
 inline const nlohmann::json& matmul_json() {

@@ -37,7 +37,8 @@ inline int hsum_i32(__m256i v) {
 // which is ggml's element order for Q4/Q5 blocks.
 inline __m256i unpack_nibbles(const uint8_t* qs) {
     const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-    const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    const __m256i both =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
     return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
@@ -76,7 +77,8 @@ struct DecQ5_0 {
     using Block = BlockQ5_0;
     // Missing bit 4 means value - 16 < 0: OR-ing 0xF0 into the nibble gives that as int8.
     static __m256i q(const Block& b) {
-        const __m256i hi = _mm256_andnot_si256(expand_bits(b.qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
+        const __m256i hi =
+            _mm256_andnot_si256(expand_bits(b.qh), _mm256_set1_epi8(static_cast<char>(0xF0)));
         return _mm256_or_si256(unpack_nibbles(b.qs), hi);
     }
 };
@@ -240,8 +242,9 @@ inline float quantize_block_q8(const float* x, int8_t* q, int* sum) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 v[4];
     for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
-    __m256 amax8 = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
-                                 _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+    __m256 amax8 =
+        _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                      _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax8), _mm256_extractf128_ps(amax8, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
@@ -250,17 +253,19 @@ inline float quantize_block_q8(const float* x, int8_t* q, int* sum) {
     const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.f / amax : 0.0f);
     __m256i qi[4];
     for (int k = 0; k < 4; ++k) {
-        const __m256 r = _mm256_round_ps(_mm256_mul_ps(v[k], id),
-                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m256 r =
+            _mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         qi[k] = _mm256_cvtps_epi32(r);
     }
     if (sum != nullptr)
-        *sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3])));
+        *sum = hsum_i32(
+            _mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3])));
     // packs work per 128-bit lane; the permute restores element order.
     const __m256i p16a = _mm256_packs_epi32(qi[0], qi[1]);
     const __m256i p16b = _mm256_packs_epi32(qi[2], qi[3]);
     const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
-    const __m256i fixed = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    const __m256i fixed =
+        _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), fixed);
     return d;
 }

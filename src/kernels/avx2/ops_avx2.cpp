@@ -60,7 +60,8 @@ inline __m256 exp256(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
     p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
@@ -73,12 +74,14 @@ inline __m256 silu256(__m256 x) {
 inline __m256 gelu256(__m256 x) {
     const __m256 one = _mm256_set1_ps(1.0f);
     // u = (k * x) * (1 + (a * x) * x), the scalar code's order.
-    const __m256 inner = _mm256_add_ps(
-        one, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), x), x));
-    const __m256 u = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.79788456080286535587989211986876f), x), inner);
+    const __m256 inner =
+        _mm256_add_ps(one, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), x), x));
+    const __m256 u =
+        _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.79788456080286535587989211986876f), x), inner);
     // tanh(u) = 1 - 2 / (e^(2u) + 1); the clamped exp keeps both ends finite.
     const __m256 e2 = exp256(_mm256_add_ps(u, u));
-    const __m256 t = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e2, one)));
+    const __m256 t =
+        _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e2, one)));
     return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(one, t));
 }
 
@@ -100,7 +103,8 @@ inline void map2(const float* a, const float* b, float* out, int64_t n, F f) {
         _mm256_storeu_ps(out + i, f(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
     if (i < n) {
         const __m256i m = tail_mask(n - i);
-        _mm256_maskstore_ps(out + i, m, f(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m)));
+        _mm256_maskstore_ps(out + i, m,
+                            f(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m)));
     }
 }
 
@@ -121,7 +125,8 @@ void rms_norm_avx2(const float* x, const float* w, int64_t n, float eps, float* 
     if (w == nullptr) {
         map1(x, out, n, [&](__m256 v) { return _mm256_mul_ps(v, scale); });
     } else {
-        map2(x, w, out, n, [&](__m256 v, __m256 g) { return _mm256_mul_ps(_mm256_mul_ps(v, scale), g); });
+        map2(x, w, out, n,
+             [&](__m256 v, __m256 g) { return _mm256_mul_ps(_mm256_mul_ps(v, scale), g); });
     }
 }
 
@@ -172,17 +177,20 @@ void scale_avx2(const float* x, float s, float* out, int64_t n) {
 }
 
 float dot_avx2(const float* a, const float* b, int64_t n) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
         for (int k = 0; k < 4; ++k)
-            acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * k), _mm256_loadu_ps(b + i + 8 * k), acc[k]);
+            acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8 * k), _mm256_loadu_ps(b + i + 8 * k),
+                                     acc[k]);
     }
     for (; i + 8 <= n; i += 8)
         acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc[0]);
     if (i < n) {
         const __m256i m = tail_mask(n - i);
-        acc[1] = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), acc[1]);
+        acc[1] =
+            _mm256_fmadd_ps(_mm256_maskload_ps(a + i, m), _mm256_maskload_ps(b + i, m), acc[1]);
     }
     return hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
 }

@@ -38,7 +38,8 @@ void f16_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
     const uint16_t* x = static_cast<const uint16_t*>(vx);
     const uint16_t* y = static_cast<const uint16_t*>(vy);
     double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(fp16_to_f32(x[i]) * fp16_to_f32(y[i]));
+    for (int64_t i = 0; i < n; ++i)
+        sum += static_cast<double>(fp16_to_f32(x[i]) * fp16_to_f32(y[i]));
     *s = static_cast<float>(sum);
 }
 
@@ -56,7 +57,8 @@ void bf16_vec_dot(int64_t n, float* s, const void* vx, const void* vy) {
     const uint16_t* x = static_cast<const uint16_t*>(vx);
     const uint16_t* y = static_cast<const uint16_t*>(vy);
     double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(bf16_to_f32(x[i]) * bf16_to_f32(y[i]));
+    for (int64_t i = 0; i < n; ++i)
+        sum += static_cast<double>(bf16_to_f32(x[i]) * bf16_to_f32(y[i]));
     *s = static_cast<float>(sum);
 }
 
