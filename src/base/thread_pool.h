@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace tk {
@@ -29,8 +30,9 @@ public:
             for (int64_t t = 0; t < n_tasks; ++t) fn(t, 0);
             return;
         }
-        run(n_tasks, [](void* ctx, int64_t task, int thread) { (*static_cast<Fn*>(ctx))(task, thread); },
-            &fn);
+        using F = std::remove_reference_t<Fn>;
+        run(n_tasks, [](void* ctx, int64_t task, int thread) { (*static_cast<F*>(ctx))(task, thread); },
+            const_cast<void*>(static_cast<const void*>(&fn)));
     }
 
 private:
