@@ -3,7 +3,6 @@
 // with the highest score (leftmost on ties); what is left unmerged and not a token falls back to
 // byte tokens <0xNN>.
 #include <algorithm>
-#include <queue>
 
 #include "tokenizer/tokenizer_internal.h"
 #include "tokenizer/unicode.h"
@@ -31,12 +30,18 @@ struct BigramLess {
     }
 };
 
-}  // namespace
-
-void spm_encode(const TokenizerState& s, std::string_view text, std::vector<int32_t>& out) {
-    if (text.empty()) return;
+// Buffers reused across the regions of one text.
+struct Work {
     std::vector<Symbol> sym;
-    sym.reserve(text.size());
+    std::vector<Bigram> heap;
+};
+
+void encode_region(const TokenizerState& s, std::string_view text, Work& w,
+                   std::vector<int32_t>& out) {
+    std::vector<Symbol>& sym = w.sym;
+    std::vector<Bigram>& heap = w.heap;
+    if (text.empty()) return;
+    sym.clear();
     for (size_t off = 0; off < text.size();) {
         const uint32_t n = static_cast<uint32_t>(
             std::min(utf8_seq_len(static_cast<uint8_t>(text[off])), text.size() - off));
@@ -46,19 +51,21 @@ void spm_encode(const TokenizerState& s, std::string_view text, std::vector<int3
         off += n;
     }
 
-    std::priority_queue<Bigram, std::vector<Bigram>, BigramLess> queue;
+    heap.clear();
     auto try_add = [&](int32_t left, int32_t right) {
         if (left == -1 || right == -1) return;
         const uint32_t size = sym[left].n + sym[right].n;
         const int32_t id = s.find(text.substr(sym[left].start, size));
         if (id == kNoToken) return;
-        queue.push({left, right, s.scores[id], size});
+        heap.push_back({left, right, s.scores[id], size});
+        std::push_heap(heap.begin(), heap.end(), BigramLess{});
     };
     for (int32_t i = 1; i < static_cast<int32_t>(sym.size()); ++i) try_add(i - 1, i);
 
-    while (!queue.empty()) {
-        const Bigram b = queue.top();
-        queue.pop();
+    while (!heap.empty()) {
+        std::pop_heap(heap.begin(), heap.end(), BigramLess{});
+        const Bigram b = heap.back();
+        heap.pop_back();
         Symbol& l = sym[b.left];
         Symbol& r = sym[b.right];
         // Symbols only grow, so a changed total length means the pair is stale.
@@ -90,6 +97,37 @@ void spm_encode(const TokenizerState& s, std::string_view text, std::vector<int3
             }
         }
     }
+}
+
+bool is_sp(std::string_view text, size_t off, size_t len) {
+    return len == 3 && text.compare(off, 3, "\xE2\x96\x81") == 0;
+}
+
+}  // namespace
+
+void spm_encode(const TokenizerState& s, std::string_view text, std::vector<int32_t>& out) {
+    Work w;
+    if (!s.spm_word_split) {
+        encode_region(s, text, w, out);
+        return;
+    }
+    // No vocabulary token has a "▁" right after another character (checked at load), so no
+    // merge can join a character with a following "▁": the text splits there into regions
+    // that merge independently, with the same result and a far smaller queue.
+    size_t region = 0;
+    bool prev_char = false;  // previous symbol is one valid character other than "▁"
+    for (size_t off = 0; off < text.size();) {
+        const size_t n = std::min(utf8_seq_len(static_cast<uint8_t>(text[off])), text.size() - off);
+        const bool sp = is_sp(text, off, n);
+        if (sp && prev_char) {
+            encode_region(s, text.substr(region, off - region), w, out);
+            region = off;
+        }
+        const Utf8Char u = decode_utf8(text, off);
+        prev_char = !sp && u.len == n && u.cp != kInvalidCp;
+        off += n;
+    }
+    encode_region(s, text.substr(region), w, out);
 }
 
 }  // namespace tk::tokenizer

@@ -67,63 +67,62 @@ private:
     size_t mask_ = 0;
 };
 
-// (left id, right id) -> merge rank; the first occurrence of a pair keeps its rank.
+// (left id, right id) -> merge rank; the first occurrence of a pair keeps its rank. One slot
+// holds key and value so a probe touches one cache line.
 class MergeIndex {
 public:
     void reserve(size_t n) {
         size_t cap = 16;
-        while (cap < n * 2) cap <<= 1;
+        while (cap < n + n / 2) cap <<= 1;  // load factor <= 2/3
         mask_ = cap - 1;
-        keys_.assign(cap, kEmpty);
-        ranks_.assign(cap, 0);
+        slots_.assign(cap, Slot{});
         size_ = 0;
     }
     void insert(int32_t left, int32_t right, int32_t rank) {
-        if ((size_ + 1) * 2 > keys_.size()) grow();
-        const uint64_t key = pack(left, right);
-        size_t i = mix(key) & mask_;
-        while (keys_[i] != kEmpty) {
-            if (keys_[i] == key) return;
-            i = (i + 1) & mask_;
+        if ((size_ + 1) * 3 > slots_.size() * 2) grow();
+        for (size_t i = hash(left, right) & mask_;; i = (i + 1) & mask_) {
+            Slot& s = slots_[i];
+            if (s.rank < 0) {
+                s = Slot{left, right, rank};
+                ++size_;
+                return;
+            }
+            if (s.left == left && s.right == right) return;
         }
-        keys_[i] = key;
-        ranks_[i] = rank;
-        ++size_;
     }
     int32_t find(int32_t left, int32_t right) const {
         if (size_ == 0) return -1;
-        const uint64_t key = pack(left, right);
-        for (size_t i = mix(key) & mask_;; i = (i + 1) & mask_) {
-            if (keys_[i] == key) return ranks_[i];
-            if (keys_[i] == kEmpty) return -1;
+        for (size_t i = hash(left, right) & mask_;; i = (i + 1) & mask_) {
+            const Slot& s = slots_[i];
+            if (s.rank < 0) return -1;
+            if (s.left == left && s.right == right) return s.rank;
         }
     }
     size_t size() const { return size_; }
 
 private:
-    static constexpr uint64_t kEmpty = ~0ull;
-    static uint64_t pack(int32_t l, int32_t r) {
-        return (static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) | static_cast<uint32_t>(r);
-    }
-    static uint64_t mix(uint64_t k) {
-        k ^= k >> 31;
-        k *= 0x9e3779b97f4a7c15ull;
-        k ^= k >> 29;
+    struct Slot {
+        int32_t left = 0;
+        int32_t right = 0;
+        int32_t rank = -1;  // -1: empty
+    };
+    static uint64_t hash(int32_t l, int32_t r) {
+        uint64_t k = (static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) | static_cast<uint32_t>(r);
+        k ^= k >> 33;  // murmur3's finalizer: every input bit reaches the low bits
+        k *= 0xff51afd7ed558ccdull;
+        k ^= k >> 33;
+        k *= 0xc4ceb9fe1a85ec53ull;
+        k ^= k >> 33;
         return k;
     }
     void grow() {
-        std::vector<uint64_t> keys = std::move(keys_);
-        std::vector<int32_t> ranks = std::move(ranks_);
-        reserve(keys.size());
-        for (size_t i = 0; i < keys.size(); ++i) {
-            if (keys[i] != kEmpty) {
-                insert(static_cast<int32_t>(keys[i] >> 32), static_cast<int32_t>(keys[i]),
-                       ranks[i]);
-            }
+        std::vector<Slot> old = std::move(slots_);
+        reserve(old.size());
+        for (const Slot& s : old) {
+            if (s.rank >= 0) insert(s.left, s.right, s.rank);
         }
     }
-    std::vector<uint64_t> keys_;
-    std::vector<int32_t> ranks_;
+    std::vector<Slot> slots_;
     size_t mask_ = 0;
     size_t size_ = 0;
 };
@@ -154,6 +153,7 @@ struct TokenizerState {
     bool ignore_merges = false;
     bool clean_spaces = false;
     bool remove_extra_whitespaces = false;
+    bool spm_word_split = false;  // SPM text may be split before each "▁" (see spm.cpp)
 
     std::vector<int32_t> special_tokens;  // control/user-defined/unknown, longest text first
     std::vector<uint8_t> eog;             // per token: ends generation

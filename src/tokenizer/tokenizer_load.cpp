@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "formats/gguf.h"
 #include "tokenizer/tokenizer_internal.h"
+#include "tokenizer/unicode.h"
 
 namespace tk::tokenizer {
 namespace {
@@ -164,6 +165,19 @@ void fix_up_attrs(TokenizerState& s, const VocabData& d) {
     }
 }
 
+// True when every token is valid UTF-8 and has "▁" only at its start or after another "▁".
+bool no_token_joins_space(const TokenizerState& s) {
+    static constexpr std::string_view kSp = "\xE2\x96\x81";
+    for (int32_t id = 0; id < s.n_tokens(); ++id) {
+        const std::string_view t = s.text(id);
+        if (valid_utf8_prefix(t) != t.size()) return false;
+        for (size_t k = t.find(kSp, 1); k != std::string_view::npos; k = t.find(kSp, k + 1)) {
+            if (k < 3 || t.compare(k - 3, 3, kSp) != 0) return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace
 
 Tokenizer::Tokenizer(std::unique_ptr<TokenizerState> s) : s_(std::move(s)) {}
@@ -310,6 +324,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(VocabData d) {
             }
         }
     }
+
+    if (s.type == VocabType::kSpm) s.spm_word_split = no_token_joins_space(s);
 
     for (int b = 0; b < 256; ++b) {
         char hex[8];
