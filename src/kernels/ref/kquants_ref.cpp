@@ -19,14 +19,49 @@ namespace {
 using kq::nearest_int;
 
 // ---------------------------------------------------------------------------------------------
-// Element access. Each K-quant packs its 256 values in a fixed order; these helpers give
-// element e's small integer so the dot products share one definition of the layout.
+// Decoding. Each K-quant packs its 256 values in a fixed order; these decoders write a block's
+// small integers in element order, with loops that follow the packing (so compilers vectorize
+// them), and both to_float and the dot products use them.
 
 // Q2_K / Q3_K low bits: 128-element halves use 32 bytes of qs each; the four 2-bit fields of
 // byte l hold elements l, l+32, l+64, l+96 of that half.
-inline int q2_bits(const uint8_t* qs, int e) {
-    const int half = e >> 7, j = (e >> 5) & 3, l = e & 31;
-    return (qs[32 * half + l] >> (2 * j)) & 3;
+inline void decode_q2_bits(const uint8_t* qs, int8_t* q) {
+    for (int half = 0; half < 2; ++half)
+        for (int j = 0; j < 4; ++j)
+            for (int l = 0; l < 32; ++l)
+                q[128 * half + 32 * j + l] = static_cast<int8_t>((qs[32 * half + l] >> (2 * j)) & 3);
+}
+
+// Q3_K: low bits as Q2_K, minus 4 unless the element's hmask bit is set (bit e/32 of
+// hmask[e % 32]).
+inline void decode_q3k(const BlockQ3_K& b, int8_t* q) {
+    decode_q2_bits(b.qs, q);
+    for (int c = 0; c < 8; ++c)
+        for (int l = 0; l < 32; ++l)
+            q[32 * c + l] = static_cast<int8_t>(q[32 * c + l] - (((b.hmask[l] >> c) & 1) ? 0 : 4));
+}
+
+// Q6_K, per 128-element half: element l + 32c takes its low 4 bits from ql (byte l + 32*(c&1),
+// nibble c>>1) and its high 2 bits from qh (byte l, bit pair c); stored +32.
+inline void decode_q6k(const BlockQ6_K& b, int8_t* q) {
+    for (int half = 0; half < 2; ++half) {
+        const uint8_t* ql = b.ql + 64 * half;
+        const uint8_t* qh = b.qh + 32 * half;
+        int8_t* o = q + 128 * half;
+        for (int l = 0; l < 32; ++l) {
+            o[l] = static_cast<int8_t>(((ql[l] & 0x0F) | (((qh[l] >> 0) & 3) << 4)) - 32);
+            o[l + 32] = static_cast<int8_t>(((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            o[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            o[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+    }
+}
+
+// sum over 16 elements of a * b (int8 x int8).
+inline int dot16(const int8_t* a, const int8_t* b) {
+    int s = 0;
+    for (int l = 0; l < 16; ++l) s += a[l] * b[l];
+    return s;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -34,40 +69,32 @@ inline int q2_bits(const uint8_t* qs, int e) {
 
 void q2k_to_float(const void* src, float* y, int64_t n) {
     const auto* x = static_cast<const BlockQ2_K*>(src);
+    int8_t q[kQK_K];
     for (int64_t i = 0; i < n / kQK_K; ++i) {
         const float d = fp16_to_f32(x[i].d);
         const float dmin = fp16_to_f32(x[i].dmin);
-        const uint8_t* q = x[i].qs;
-        int is = 0;
-        for (int half = 0; half < 2; ++half) {
-            for (int shift = 0; shift < 8; shift += 2) {
-                for (int part = 0; part < 2; ++part) {
-                    const uint8_t sc = x[i].scales[is++];
-                    const float dl = d * static_cast<float>(sc & 0x0F);
-                    const float ml = dmin * static_cast<float>(sc >> 4);
-                    for (int l = 0; l < 16; ++l)
-                        *y++ = dl * static_cast<float>((q[16 * part + l] >> shift) & 3) - ml;
-                }
-            }
-            q += 32;
+        decode_q2_bits(x[i].qs, q);
+        for (int k = 0; k < 16; ++k) {
+            const uint8_t sc = x[i].scales[k];
+            const float dl = d * static_cast<float>(sc & 0x0F);
+            const float ml = dmin * static_cast<float>(sc >> 4);
+            for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<float>(q[16 * k + l]) - ml;
         }
     }
 }
 
 void q3k_to_float(const void* src, float* y, int64_t n) {
     const auto* x = static_cast<const BlockQ3_K*>(src);
+    int8_t q[kQK_K];
     for (int64_t i = 0; i < n / kQK_K; ++i) {
         const float d = fp16_to_f32(x[i].d);
         int8_t sc[16];
         kq::unpack_scales_q3k(x[i].scales, sc);
-        for (int e = 0; e < kQK_K; ++e) {
-            const int hbit = (x[i].hmask[e & 31] >> (e >> 5)) & 1;
-            const int q = q2_bits(x[i].qs, e) - (hbit ? 0 : 4);
-            // ggml recomputes dl per 16 elements; the product is the same float each time.
-            const float dl = d * static_cast<float>(sc[e >> 4]);
-            y[e] = dl * static_cast<float>(q);
+        decode_q3k(x[i], q);
+        for (int k = 0; k < 16; ++k) {
+            const float dl = d * static_cast<float>(sc[k]);
+            for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<float>(q[16 * k + l]);
         }
-        y += kQK_K;
     }
 }
 
@@ -114,28 +141,16 @@ void q5k_to_float(const void* src, float* y, int64_t n) {
     }
 }
 
-// Q6_K element e of a 128-element half: low 4 bits from ql (nibble (e/64) of byte e%64), high
-// 2 bits from qh (bit pair (e/32) of byte e%32); stored +32.
-inline int q6_value(const uint8_t* ql, const uint8_t* qh, int e) {
-    const int low = (ql[e & 63] >> (4 * (e >> 6))) & 0x0F;
-    const int high = (qh[e & 31] >> (2 * (e >> 5))) & 3;
-    return (low | (high << 4)) - 32;
-}
-
 void q6k_to_float(const void* src, float* y, int64_t n) {
     const auto* x = static_cast<const BlockQ6_K*>(src);
+    int8_t q[kQK_K];
     for (int64_t i = 0; i < n / kQK_K; ++i) {
         const float d = fp16_to_f32(x[i].d);
-        for (int half = 0; half < 2; ++half) {
-            const uint8_t* ql = x[i].ql + 64 * half;
-            const uint8_t* qh = x[i].qh + 32 * half;
-            const int8_t* sc = x[i].scales + 8 * half;
-            for (int e = 0; e < 128; ++e) {
-                // ggml: y = d * sc * q, evaluated left to right.
-                y[e] = d * static_cast<float>(sc[e >> 4]) *
-                       static_cast<float>(q6_value(ql, qh, e));
-            }
-            y += 128;
+        decode_q6k(x[i], q);
+        for (int k = 0; k < 16; ++k) {
+            // ggml: y = d * sc * q, evaluated left to right.
+            const float dl = d * static_cast<float>(x[i].scales[k]);
+            for (int l = 0; l < 16; ++l) *y++ = dl * static_cast<float>(q[16 * k + l]);
         }
     }
 }
@@ -216,18 +231,14 @@ void q8k_from_float(const float* x, void* dst, int64_t n) {
 void q2k_dot(int64_t n, float* s, const void* vx, const void* vy) {
     const auto* x = static_cast<const BlockQ2_K*>(vx);
     const auto* y = static_cast<const BlockQ8_K*>(vy);
+    int8_t q[kQK_K];
     float sumf = 0.0f;
     for (int64_t i = 0; i < n / kQK_K; ++i) {
-        int summs = 0;
-        for (int k = 0; k < 16; ++k) summs += y[i].bsums[k] * (x[i].scales[k] >> 4);
-        int isum = 0;
+        decode_q2_bits(x[i].qs, q);
+        int isum = 0, summs = 0;
         for (int k = 0; k < 16; ++k) {
-            int sub = 0;
-            for (int l = 0; l < 16; ++l) {
-                const int e = 16 * k + l;
-                sub += y[i].qs[e] * q2_bits(x[i].qs, e);
-            }
-            isum += (x[i].scales[k] & 0x0F) * sub;
+            isum += (x[i].scales[k] & 0x0F) * dot16(q + 16 * k, y[i].qs + 16 * k);
+            summs += (x[i].scales[k] >> 4) * y[i].bsums[k];
         }
         const float dall = y[i].d * fp16_to_f32(x[i].d);
         const float dmin = y[i].d * fp16_to_f32(x[i].dmin);
@@ -239,20 +250,14 @@ void q2k_dot(int64_t n, float* s, const void* vx, const void* vy) {
 void q3k_dot(int64_t n, float* s, const void* vx, const void* vy) {
     const auto* x = static_cast<const BlockQ3_K*>(vx);
     const auto* y = static_cast<const BlockQ8_K*>(vy);
+    int8_t q[kQK_K];
     float sumf = 0.0f;
     for (int64_t i = 0; i < n / kQK_K; ++i) {
         int8_t sc[16];
         kq::unpack_scales_q3k(x[i].scales, sc);
+        decode_q3k(x[i], q);
         int isum = 0;
-        for (int k = 0; k < 16; ++k) {
-            int sub = 0;
-            for (int l = 0; l < 16; ++l) {
-                const int e = 16 * k + l;
-                const int hbit = (x[i].hmask[e & 31] >> (e >> 5)) & 1;
-                sub += y[i].qs[e] * (q2_bits(x[i].qs, e) - (hbit ? 0 : 4));
-            }
-            isum += sc[k] * sub;
-        }
+        for (int k = 0; k < 16; ++k) isum += sc[k] * dot16(q + 16 * k, y[i].qs + 16 * k);
         sumf += y[i].d * fp16_to_f32(x[i].d) * static_cast<float>(isum);
     }
     *s = sumf;
@@ -310,20 +315,12 @@ void q5k_dot(int64_t n, float* s, const void* vx, const void* vy) {
 void q6k_dot(int64_t n, float* s, const void* vx, const void* vy) {
     const auto* x = static_cast<const BlockQ6_K*>(vx);
     const auto* y = static_cast<const BlockQ8_K*>(vy);
+    int8_t q[kQK_K];
     float sumf = 0.0f;
     for (int64_t i = 0; i < n / kQK_K; ++i) {
+        decode_q6k(x[i], q);
         int isum = 0;
-        for (int k = 0; k < 16; ++k) {
-            const int half = k / 8;
-            const uint8_t* ql = x[i].ql + 64 * half;
-            const uint8_t* qh = x[i].qh + 32 * half;
-            int sub = 0;
-            for (int l = 0; l < 16; ++l) {
-                const int e = 16 * k + l;
-                sub += y[i].qs[e] * q6_value(ql, qh, e & 127);
-            }
-            isum += x[i].scales[k] * sub;
-        }
+        for (int k = 0; k < 16; ++k) isum += x[i].scales[k] * dot16(q + 16 * k, y[i].qs + 16 * k);
         sumf += y[i].d * fp16_to_f32(x[i].d) * static_cast<float>(isum);
     }
     *s = sumf;
