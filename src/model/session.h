@@ -1,15 +1,18 @@
 #pragma once
-// One sequence being evaluated: a contiguous KV cache and scratch buffers over a shared Model.
-// (The paged, batched KV cache of the server engine lives in kv/; this is the single-stream path.)
+// One sequence evaluated on its own (the CLI path): the batched Forward over a private paged KV
+// storage whose block table is simply 0, 1, 2, ... The server engine uses Forward directly with
+// a shared block pool.
 #include <cstdint>
 #include <vector>
 
 #include "base/status.h"
+#include "kv/kv_storage.h"
+#include "model/forward.h"
 #include "model/model.h"
 
 namespace tk::model {
 
-enum class KvType { kF16, kF32 };
+using kv::KvType;
 
 class Session {
 public:
@@ -27,24 +30,15 @@ public:
     // Forget everything from position n on (n <= n_past()).
     void truncate(int64_t n);
 
-    const Model& model() const { return model_; }
+    const Model& model() const { return forward_.model(); }
 
 private:
-    void forward(const int32_t* tokens, int64_t n, bool all_logits, float* logits);
-    void attention(int64_t layer, int64_t n, int64_t pos0);
-    void feed_forward_dense(const LayerWeights& l, int64_t n);
-    void feed_forward_moe(const LayerWeights& l, int64_t n);
-
-    const Model& model_;
+    Forward forward_;
     int64_t n_ctx_;
-    KvType kv_type_;
+    kv::KvStorage kv_;
+    std::vector<int32_t> block_table_;
     int64_t n_past_ = 0;
-    // KV cache, per layer: [n_ctx, kv_dim] as f16 bits or f32.
-    std::vector<std::vector<uint16_t>> k16_, v16_;
-    std::vector<std::vector<float>> k32_, v32_;
-    // Scratch, sized for the largest batch seen.
-    std::vector<float> x_, xn_, q_, k_, v_, att_, ffa_, ffb_, scores_;
-    std::vector<uint8_t> mm_scratch_;
+    Batch batch_;
 };
 
 }  // namespace tk::model
