@@ -358,20 +358,31 @@ struct IQ4XS {
         const auto* x = static_cast<const BlockIQ4_XS*>(vx);
         const Rows<BlockQ8_K, NR> y(vy, ys);
         const __m256i table = iq4_table();
+        const __m256i m4 = _mm256_set1_epi8(0x0F);
         __m256 acc[NR];
         for (int r = 0; r < NR; ++r) acc[r] = _mm256_setzero_ps();
         for (int64_t i = 0; i < n / kQK_K; ++i) {
             const __m256i ls = iq4xs_scales(x[i]);
             __m256i sumi[NR];
             for (int r = 0; r < NR; ++r) sumi[r] = _mm256_setzero_si256();
-            for (int ib = 0; ib < 8; ++ib) {
-                const __m256i w = iq4_decode(table, x[i].qs + 16 * ib);
-                const __m256i aw = _mm256_sign_epi8(w, w);
-                const __m256i scv = _mm256_shuffle_epi8(ls, bcast16_ctrl(ib));
-                for (int r = 0; r < NR; ++r) {
-                    const __m256i a = _mm256_sign_epi8(load256(y.p[r][i].qs + 32 * ib), w);
-                    const __m256i p = _mm256_maddubs_epi16(aw, a);
-                    sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(p, scv));
+            for (int ib = 0; ib < 8; ib += 2) {
+                // 32 bytes = sub-blocks ib and ib+1: look up both nibble halves, then put each
+                // sub-block's low-nibble (elements 0-15) and high-nibble (16-31) values together.
+                const __m256i qb = load256(x[i].qs + 16 * ib);
+                const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(qb, m4));
+                const __m256i hi =
+                    _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(qb, 4), m4));
+                const __m256i w[2] = {_mm256_permute2x128_si256(lo, hi, 0x20),
+                                      _mm256_permute2x128_si256(lo, hi, 0x31)};
+                for (int k = 0; k < 2; ++k) {
+                    const __m256i aw = _mm256_sign_epi8(w[k], w[k]);
+                    const __m256i scv = _mm256_shuffle_epi8(ls, bcast16_ctrl(ib + k));
+                    for (int r = 0; r < NR; ++r) {
+                        const __m256i a =
+                            _mm256_sign_epi8(load256(y.p[r][i].qs + 32 * (ib + k)), w[k]);
+                        const __m256i p = _mm256_maddubs_epi16(aw, a);
+                        sumi[r] = _mm256_add_epi32(sumi[r], _mm256_madd_epi16(p, scv));
+                    }
                 }
             }
             const float xd = f16(x[i].d);
