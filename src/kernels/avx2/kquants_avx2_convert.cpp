@@ -73,7 +73,8 @@ void q3k_to_float(const void* src, float* y, int64_t n) {
             for (int j = 0; j < 4; ++j) {
                 // value = low bits - 4 + 4 * hbit
                 const __m256i h = _mm256_slli_epi16(_mm256_and_si256(hm, m1), 2);
-                const __m256i v = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(qb, m3), h), four);
+                const __m256i v =
+                    _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(qb, m3), h), four);
                 store256(q + 128 * half + 32 * j, v);
                 qb = _mm256_srli_epi16(qb, 2);
                 hm = _mm256_srli_epi16(hm, 1);

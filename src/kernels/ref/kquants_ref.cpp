@@ -29,7 +29,8 @@ inline void decode_q2_bits(const uint8_t* qs, int8_t* q) {
     for (int half = 0; half < 2; ++half)
         for (int j = 0; j < 4; ++j)
             for (int l = 0; l < 32; ++l)
-                q[128 * half + 32 * j + l] = static_cast<int8_t>((qs[32 * half + l] >> (2 * j)) & 3);
+                q[128 * half + 32 * j + l] =
+                    static_cast<int8_t>((qs[32 * half + l] >> (2 * j)) & 3);
 }
 
 // Q3_K: low bits as Q2_K, minus 4 unless the element's hmask bit is set (bit e/32 of
