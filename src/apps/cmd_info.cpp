@@ -97,7 +97,7 @@ int run(const InfoArgs& a) {
 void add_info_command(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<InfoArgs>();
     CLI::App* cmd = app.add_subcommand("info", "Show architecture, hyperparameters, tensors and memory needs");
-    args->model.add_to(*cmd);
+    args->model.add_to(*cmd, true, /*positional=*/true);
     cmd->add_flag("--tensors", args->tensors, "List every tensor");
     cmd->callback([args, &exit_code] { exit_code = run(*args); });
 }

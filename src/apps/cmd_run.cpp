@@ -40,9 +40,11 @@ int run(const RunArgs& a) {
     sampling::SamplerParams sp = a.sp;
     sp.seed = a.seed >= 0 ? static_cast<uint64_t>(a.seed) : std::random_device{}();
     sampling::Sampler sampler(sp);
+    // The decoder sees the prompt first so the continuation's first piece keeps its leading space.
     tokenizer::StreamDecoder out(tok);
+    for (int32_t id : prompt) out.push(id);
     if (a.echo) {
-        for (int32_t id : prompt) std::fputs(out.push(id).c_str(), stdout);
+        std::fputs(a.prompt.c_str(), stdout);
         std::fflush(stdout);
     }
 

@@ -5,8 +5,15 @@
 
 namespace tk::apps {
 
-void ModelOptions::add_to(CLI::App& cmd, bool with_ctx) {
-    cmd.add_option("-m,--model", model_path, "Model file (GGUF)")->required();
+void ModelOptions::add_to(CLI::App& cmd, bool with_ctx, bool positional) {
+    if (positional) {
+        auto* named = cmd.add_option("-m,--model", model_path, "Model file (GGUF)");
+        auto* pos = cmd.add_option("model", model_path, "Model file (GGUF)");
+        named->excludes(pos);
+        pos->excludes(named);
+    } else {
+        cmd.add_option("-m,--model", model_path, "Model file (GGUF)")->required();
+    }
     cmd.add_option("-t,--threads", n_threads, "Threads (default: all cores)");
     if (with_ctx) {
         cmd.add_option("-c,--ctx-size", n_ctx, "Context size in tokens (default: the model's)");
@@ -16,6 +23,7 @@ void ModelOptions::add_to(CLI::App& cmd, bool with_ctx) {
 }
 
 Result<std::unique_ptr<model::Model>> ModelOptions::load() const {
+    if (model_path.empty()) return make_error(ErrorCode::kInvalidArgument, "no model given (-m MODEL)");
     Timer t;
     model::LoadOptions lo;
     lo.n_threads = n_threads;

@@ -16,7 +16,8 @@ struct ModelOptions {
     int64_t n_ctx = 0;
     std::string kv_type = "f16";
 
-    void add_to(CLI::App& cmd, bool with_ctx = true);
+    // positional: also accept the model path as the first positional argument (`tokamak info MODEL`).
+    void add_to(CLI::App& cmd, bool with_ctx = true, bool positional = false);
     model::KvType kv() const { return kv_type == "f32" ? model::KvType::kF32 : model::KvType::kF16; }
     Result<std::unique_ptr<model::Model>> load() const;
 };

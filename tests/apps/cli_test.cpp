@@ -76,7 +76,7 @@ TEST(Cli, LogitsMatchOracleFile) {
 
 TEST(Cli, InfoDescribesModel) {
     std::string out;
-    ASSERT_EQ(run_command(tokamak_binary() + " info -m " + quote(shared_path("reference/models/tiny-llama-Q4_K_M.gguf")), &out), 0);
+    ASSERT_EQ(run_command(tokamak_binary() + " info " + quote(shared_path("reference/models/tiny-llama-Q4_K_M.gguf")), &out), 0);
     EXPECT_NE(out.find("architecture:    llama"), std::string::npos) << out;
     EXPECT_NE(out.find("Q4_K"), std::string::npos) << out;
     EXPECT_NE(out.find("layers:          2"), std::string::npos) << out;
