@@ -51,6 +51,8 @@ struct GgufTensorInfo {
     uint64_t offset = 0;      // relative to the start of the data section
 };
 
+class GgufStorage;
+
 class GgufFile {
 public:
     // Opens and validates; errors name the file and the fault (kCorruptFile, kUnsupported
@@ -60,6 +62,24 @@ public:
     // Parses a buffer that the caller keeps alive (tests, fuzzer, llamafile payloads).
     static Result<std::unique_ptr<GgufFile>> parse(const uint8_t* data, size_t size,
                                                    const std::string& name);
+    // As above, but the GgufFile keeps `keep_alive` (the mapping holding `data`) alive, and
+    // format() reports `format` (a GGUF payload inside a llamafile).
+    static Result<std::unique_ptr<GgufFile>> parse(const uint8_t* data, size_t size,
+                                                   const std::string& name,
+                                                   std::shared_ptr<const void> keep_alive,
+                                                   const std::string& format);
+    // Assembles a file from parts made in memory (SafeTensors, llama2.c): metadata in GGUF key
+    // names, tensors in GGUF names and layout. Strings and arrays in `kvs` and tensor data must
+    // point into `storage` or into objects it holds. Each tensor's nbytes is computed here from
+    // its type and shape; `offset` is set as if the tensors were laid out in a GGUF file.
+    // `source_bytes` is what file_size() reports (the size of the files read).
+    // Errors: kCorruptFile for duplicate keys or tensor names, bad shapes or missing data.
+    static Result<std::unique_ptr<GgufFile>> from_parts(std::string name, std::string format,
+                                                        uint64_t source_bytes,
+                                                        std::vector<GgufKV> kvs,
+                                                        std::vector<GgufTensorInfo> tensors,
+                                                        std::unique_ptr<GgufStorage> storage);
+    ~GgufFile();
 
     const std::string& path() const { return name_; }
     uint32_t version() const { return version_; }
@@ -67,6 +87,9 @@ public:
     uint64_t data_offset() const { return data_offset_; }
     size_t file_size() const { return size_; }
     const uint8_t* file_data() const { return data_; }  // whole file (mapping or caller's buffer)
+    // "GGUF", or where an in-memory GGUF came from: "llamafile", "SafeTensors", "llama2.c".
+    // Built files (from_parts) have no file bytes: file_data() is null, data_offset() 0.
+    const std::string& format() const { return format_; }
 
     const std::vector<GgufKV>& metadata() const { return kvs_; }
     const GgufValue* find(std::string_view key) const;
@@ -88,6 +111,9 @@ private:
     Status parse_all();
 
     std::unique_ptr<MappedFile> map_;  // null when parsing a caller's buffer
+    std::shared_ptr<const void> keep_alive_;  // llamafile mapping
+    std::unique_ptr<GgufStorage> storage_;    // from_parts: owned data and held objects
+    std::string format_ = "GGUF";
     const uint8_t* data_ = nullptr;
     size_t size_ = 0;
     std::string name_;
@@ -99,6 +125,76 @@ private:
     // Keys are views into the file bytes, which outlive this object's maps.
     std::unordered_map<std::string_view, size_t> kv_index_;
     std::unordered_map<std::string_view, size_t> tensor_index_;
+};
+
+// Memory that a GgufFile made by from_parts keeps alive: converted tensor data, metadata
+// strings and arrays, and other objects (file mappings) whose bytes its views point into.
+// Addresses handed out never move for the storage's lifetime.
+class GgufStorage {
+public:
+    GgufStorage();
+    ~GgufStorage();
+    GgufStorage(const GgufStorage&) = delete;
+    GgufStorage& operator=(const GgufStorage&) = delete;
+
+    // n bytes, zero-filled, 64-byte aligned.
+    uint8_t* alloc(size_t n);
+    // A stable copy of s.
+    std::string_view copy_string(std::string_view s);
+    // Keeps obj alive as long as the storage (e.g. the MappedFile tensors point into).
+    void hold(std::shared_ptr<const void> obj);
+    // Bytes allocated with alloc() and copy_string() (converted data, not mapped files).
+    size_t owned_bytes() const { return owned_bytes_; }
+
+private:
+    struct Free {
+        void operator()(uint8_t* p) const;
+    };
+    std::vector<std::unique_ptr<uint8_t, Free>> buffers_;
+    std::vector<std::shared_ptr<const void>> held_;
+    size_t owned_bytes_ = 0;
+};
+
+// Collects metadata and tensors for GgufFile::from_parts. Metadata values are deep-copied
+// into the builder's storage, so callers may pass temporaries. Setting a key again replaces
+// it in place (the key keeps its first position).
+class GgufBuilder {
+public:
+    GgufBuilder();
+    ~GgufBuilder();
+
+    void set_u32(const std::string& key, uint32_t v);
+    void set_i32(const std::string& key, int32_t v);
+    void set_u64(const std::string& key, uint64_t v);
+    void set_f32(const std::string& key, float v);
+    void set_bool(const std::string& key, bool v);
+    void set_string(const std::string& key, std::string_view v);
+    void set_string_array(const std::string& key, const std::vector<std::string>& v);
+    void set_f32_array(const std::string& key, const std::vector<float>& v);
+    void set_i32_array(const std::string& key, const std::vector<int32_t>& v);
+    void set_value(const std::string& key, const GgufValue& v);  // any value read by GgufFile
+    void remove(const std::string& key);
+    const GgufValue* find(std::string_view key) const;
+
+    // Storage for tensor data that needs a transform, and for objects tensors point into.
+    uint8_t* alloc(size_t n) { return storage_->alloc(n); }
+    void hold(std::shared_ptr<const void> obj) { storage_->hold(std::move(obj)); }
+
+    // shape outermost first; data must stay valid (alloc()ed or inside a held object).
+    void add_tensor(const std::string& name, DType type, const std::vector<int64_t>& shape,
+                    const void* data);
+    bool has_tensor(std::string_view name) const;
+    size_t n_tensors() const { return tensors_.size(); }
+
+    // See GgufFile::from_parts. The builder is empty afterwards.
+    Result<std::unique_ptr<GgufFile>> build(const std::string& name, const std::string& format,
+                                            uint64_t source_bytes);
+
+private:
+    void put(const std::string& key, GgufValue v);
+    std::unique_ptr<GgufStorage> storage_;
+    std::vector<GgufKV> kvs_;
+    std::vector<GgufTensorInfo> tensors_;
 };
 
 // Streams a GGUF v3 file. Metadata in insertion order; tensor data either referenced

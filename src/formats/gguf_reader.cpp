@@ -225,6 +225,71 @@ Result<std::unique_ptr<GgufFile>> GgufFile::parse(const uint8_t* data, size_t si
     return f;
 }
 
+Result<std::unique_ptr<GgufFile>> GgufFile::parse(const uint8_t* data, size_t size,
+                                                  const std::string& name,
+                                                  std::shared_ptr<const void> keep_alive,
+                                                  const std::string& format) {
+    TK_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> f, parse(data, size, name));
+    f->keep_alive_ = std::move(keep_alive);
+    f->format_ = format;
+    return f;
+}
+
+GgufFile::~GgufFile() = default;
+
+Result<std::unique_ptr<GgufFile>> GgufFile::from_parts(std::string name, std::string format,
+                                                       uint64_t source_bytes,
+                                                       std::vector<GgufKV> kvs,
+                                                       std::vector<GgufTensorInfo> tensors,
+                                                       std::unique_ptr<GgufStorage> storage) {
+    std::unique_ptr<GgufFile> f(new GgufFile());
+    f->name_ = std::move(name);
+    f->format_ = std::move(format);
+    f->size_ = static_cast<size_t>(source_bytes);
+    f->version_ = 3;
+    f->storage_ = std::move(storage);
+    f->kvs_ = std::move(kvs);
+    f->tensors_ = std::move(tensors);
+    auto fail = [&](const std::string& msg) {
+        return make_error(ErrorCode::kCorruptFile, f->name_ + ": " + msg);
+    };
+    // The index keys view the strings now owned by the members, which never move again.
+    for (size_t k = 0; k < f->kvs_.size(); ++k) {
+        if (!f->kv_index_.emplace(f->kvs_[k].key, k).second) {
+            return fail("duplicate metadata key '" + f->kvs_[k].key + "'");
+        }
+    }
+    uint64_t offset = 0;
+    for (size_t t = 0; t < f->tensors_.size(); ++t) {
+        GgufTensorInfo& ti = f->tensors_[t];
+        if (!f->tensor_index_.emplace(ti.name, t).second) {
+            return fail("duplicate tensor name '" + ti.name + "'");
+        }
+        TensorView& v = ti.view;
+        const DTypeInfo* info = dtype_info_by_id(static_cast<uint32_t>(v.type));
+        if (info == nullptr || v.n_dims < 1 || v.n_dims > static_cast<int>(kMaxDims) ||
+            v.data == nullptr) {
+            return fail("tensor '" + ti.name + "' has no data, an unknown type or bad rank");
+        }
+        int64_t n = 1;
+        for (int d = 0; d < v.n_dims; ++d) {
+            if (v.shape[d] <= 0 || __builtin_mul_overflow(n, v.shape[d], &n)) {
+                return fail("tensor '" + ti.name + "' has invalid shape " + shape_to_string(v));
+            }
+        }
+        for (int d = v.n_dims; d < static_cast<int>(kMaxDims); ++d) v.shape[d] = 1;
+        if (v.cols() % info->block_elems != 0 ||
+            __builtin_mul_overflow(n / info->block_elems, info->block_bytes, &v.nbytes)) {
+            return fail("tensor '" + ti.name + "' row length " + std::to_string(v.cols()) +
+                        " does not fit type " + std::string(info->name));
+        }
+        ti.offset = offset;
+        offset += (static_cast<uint64_t>(v.nbytes) + kDefaultAlignment - 1) / kDefaultAlignment *
+                  kDefaultAlignment;
+    }
+    return f;
+}
+
 Status GgufFile::parse_all() {
     Cursor c(data_, size_, name_);
 
