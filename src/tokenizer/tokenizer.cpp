@@ -125,7 +125,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
     std::vector<int32_t> out;
     const std::vector<Fragment> frags = partition(s, text, parse_special);
     const bool bos = add_special && s.add_bos && s.bos != kNoToken;
-    const bool eos = add_special && s.add_eos && s.eos != kNoToken;
+    const bool eos = add_special && s.add_eos && s.eos != kNoToken && s.type != VocabType::kWpm;
     if (bos) out.push_back(s.bos);
     if (s.type == VocabType::kSpm) {
         // A raw fragment gets the dummy-prefix space when it starts the text or follows a
@@ -144,6 +144,17 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special,
             spm_encode(s, buf, out);
             prev_special = false;
         }
+    } else if (s.type == VocabType::kWpm) {
+        // BERT wraps the text in [CLS] ... [SEP] whatever add_bos/add_eos say.
+        if (add_special && !bos && s.bos != kNoToken) out.push_back(s.bos);
+        for (const Fragment& f : frags) {
+            if (f.token != kNoToken) {
+                out.push_back(f.token);
+            } else {
+                wpm_encode(s, text.substr(f.off, f.len), out);
+            }
+        }
+        if (add_special && s.sep != kNoToken) out.push_back(s.sep);
     } else {
         for (const Fragment& f : frags) {
             if (f.token != kNoToken) {
@@ -166,7 +177,7 @@ void Tokenizer::append_piece(int32_t id, bool special, int lstrip, std::string& 
     const std::string_view text = s.text(id);
     if (attr & (kAttrUnknown | kAttrControl | kAttrUserDefined)) {
         out.append(text);
-    } else if (s.type == VocabType::kSpm) {
+    } else if (s.type != VocabType::kBpe) {  // SPM and WordPiece write spaces as U+2581
         if (attr & kAttrNormal) {
             for (size_t i = 0; i < text.size();) {
                 if (text.compare(i, 3, "\xE2\x96\x81") == 0) {

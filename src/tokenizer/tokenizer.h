@@ -1,7 +1,8 @@
 #pragma once
 // Tokenizer: text <-> token ids, matching llama.cpp's llama_tokenize, llama_token_to_piece and
-// llama_detokenize (commit c392e509) for SentencePiece-style ("llama") and byte-level BPE ("gpt2")
-// vocabularies, including special-token parsing and the per-model BOS/EOS rules.
+// llama_detokenize (commit c392e509) for SentencePiece-style ("llama"), byte-level BPE ("gpt2")
+// vocabularies, and WordPiece ("bert"), including special-token parsing and the per-model BOS/EOS
+// rules.
 // A Tokenizer is immutable after creation; all methods are safe to call from many threads.
 #include <cstdint>
 #include <memory>
@@ -18,7 +19,7 @@ class GgufFile;
 
 namespace tk::tokenizer {
 
-enum class VocabType { kSpm, kBpe };
+enum class VocabType { kSpm, kBpe, kWpm };  // "llama", "gpt2", "bert"
 
 // llama.cpp's llama_token_attr bits.
 enum TokenAttr : uint32_t {

@@ -153,7 +153,8 @@ struct TokenizerState {
     bool ignore_merges = false;
     bool clean_spaces = false;
     bool remove_extra_whitespaces = false;
-    bool spm_word_split = false;  // SPM text may be split before each "▁" (see spm.cpp)
+    bool spm_word_split = false;
+    size_t max_token_len = 0;     // bytes of the longest token text (WordPiece search bound)  // SPM text may be split before each "▁" (see spm.cpp)
 
     std::vector<int32_t> special_tokens;  // control/user-defined/unknown, longest text first
     std::vector<uint8_t> eog;             // per token: ends generation
@@ -172,5 +173,6 @@ struct TokenizerState {
 // Model-specific encoders; both append to `out`.
 void spm_encode(const TokenizerState& s, std::string_view escaped_text, std::vector<int32_t>& out);
 void bpe_encode(const TokenizerState& s, std::string_view text, std::vector<int32_t>& out);
+void wpm_encode(const TokenizerState& s, std::string_view text, std::vector<int32_t>& out);
 
 }  // namespace tk::tokenizer

@@ -220,6 +220,14 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(VocabData d) {
         if (pre->llama3_flags) s.ignore_merges = true, s.add_bos = true;
         if (pre->add_bos) s.add_bos = true;
         if (pre->no_bos) s.bos = kNoToken;
+    } else if (d.model == "bert") {
+        s.type = VocabType::kWpm;
+        s.pre_name = d.pre.empty() ? "default" : d.pre;
+        s.bos = 101, s.eos = kNoToken, s.unk = 100, s.sep = 102, s.pad = 0, s.mask = 103;
+        s.add_space_prefix = false;
+        s.clean_spaces = true;
+        s.add_bos = true;
+        s.add_eos = false;
     } else if (d.model == "no_vocab" || d.model == "none") {
         return make_error(ErrorCode::kUnsupported, "the model has no vocabulary");
     } else {
@@ -255,6 +263,9 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(VocabData d) {
         }
     }
     s.offsets[n] = static_cast<uint32_t>(s.pool.size());
+    for (size_t i = 0; i < n; ++i) {
+        s.max_token_len = std::max<size_t>(s.max_token_len, s.offsets[i + 1] - s.offsets[i]);
+    }
     d.tokens = {};
     s.scores = d.scores.empty() ? std::vector<float>(n, 0.0f) : std::move(d.scores);
     s.attrs.resize(n);
@@ -289,7 +300,7 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(VocabData d) {
                      std::to_string(v) + ", using the default");
         }
     }
-    for (int32_t* id : {&s.bos, &s.eos, &s.unk}) {
+    for (int32_t* id : {&s.bos, &s.eos, &s.unk, &s.sep, &s.pad, &s.mask}) {
         if (*id >= static_cast<int32_t>(n)) *id = kNoToken;  // defaults beyond a tiny vocab
     }
     if (d.add_bos) s.add_bos = *d.add_bos;

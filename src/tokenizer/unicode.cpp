@@ -10,6 +10,10 @@ extern const uint32_t kCategoryRanges[];
 extern const size_t kNumCategoryRanges;
 extern const uint32_t kWhitespace[];
 extern const size_t kNumWhitespace;
+extern const int32_t kLowerRuns[][4];
+extern const size_t kNumLowerRuns;
+extern const uint32_t kNfdRanges[][2];
+extern const size_t kNumNfdRanges;
 }  // namespace unicode_data
 
 namespace {
@@ -111,6 +115,47 @@ void append_utf8(std::string& out, uint32_t cp) {
         out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
         out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
     }
+}
+
+uint32_t cpt_tolower(uint32_t cp) {
+    using unicode_data::kLowerRuns;
+    if (cp < 0x80) return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
+    // Last run starting at or before cp.
+    size_t lo = 0, hi = unicode_data::kNumLowerRuns;
+    while (lo < hi) {
+        const size_t mid = (lo + hi) / 2;
+        if (static_cast<uint32_t>(kLowerRuns[mid][0]) <= cp) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo == 0) return cp;
+    const int32_t* run = kLowerRuns[lo - 1];
+    const uint32_t off = cp - static_cast<uint32_t>(run[0]);
+    const uint32_t stride = static_cast<uint32_t>(run[2]);
+    if (off % stride != 0 || off / stride >= static_cast<uint32_t>(run[1])) return cp;
+    return static_cast<uint32_t>(static_cast<int64_t>(cp) + run[3]);
+}
+
+uint32_t cpt_nfd_first(uint32_t cp) {
+    using unicode_data::kNfdRanges;
+    if (cp < 0xC0 || cp >= 0x110000) return cp;
+    const uint32_t key = (cp << 11) | 0x7FF;
+    size_t lo = 0, hi = unicode_data::kNumNfdRanges;
+    while (lo < hi) {
+        const size_t mid = (lo + hi) / 2;
+        if (kNfdRanges[mid][0] <= key) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo == 0) return cp;
+    const uint32_t* r = kNfdRanges[lo - 1];
+    const uint32_t first = r[0] >> 11;
+    const uint32_t count = (r[0] & 0x7FF) + 1;
+    return cp - first < count ? r[1] : cp;
 }
 
 uint32_t byte_to_bpe_cp(uint8_t b) { return byte_map().to_cp[b]; }

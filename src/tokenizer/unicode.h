@@ -50,6 +50,13 @@ void append_utf8(std::string& out, uint32_t cp);
 uint32_t byte_to_bpe_cp(uint8_t b);
 int bpe_cp_to_byte(uint32_t cp);  // -1 if `cp` is not one of the 256 byte code points
 
+// First code point of the lowercase form (llama.cpp's unicode_tolower).
+uint32_t cpt_tolower(uint32_t cp);
+
+// First code point of the NFD decomposition (llama.cpp's unicode_cpts_normalize_nfd): the base
+// letter of an accented letter, the leading jamo of a Hangul syllable.
+uint32_t cpt_nfd_first(uint32_t cp);
+
 // Number of bytes of the longest prefix of `s` that is complete, valid UTF-8 (strict: no
 // overlong forms, surrogates or values above 0x10FFFF).
 size_t valid_utf8_prefix(std::string_view s);

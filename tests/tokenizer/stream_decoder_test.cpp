@@ -37,7 +37,7 @@ TEST_P(StreamVectors, ChunksConcatenateToDetokenize) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Gguf, StreamVectors,
-                         ::testing::Values("llama-spm", "gpt-2", "falcon", "deepseek-llm"),
+                         ::testing::Values("llama-spm", "gpt-2", "falcon", "deepseek-llm", "bert-bge"),
                          [](const auto& info) {
                              std::string n = info.param;
                              for (char& ch : n) {
