@@ -7,10 +7,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 namespace tk::tokenizer {
 namespace {
@@ -63,7 +62,8 @@ void scan_pre_tokenizer(const json& pt, std::vector<std::string>& regexes, bool&
     const std::string type = string_or(member(pt, "type"));
     if (type == "Sequence") {
         if (const json* list = member(pt, "pretokenizers"); list && list->is_array()) {
-            for (const json& p : *list) scan_pre_tokenizer(p, regexes, byte_level, byte_level_regex);
+            for (const json& p : *list)
+                scan_pre_tokenizer(p, regexes, byte_level, byte_level_regex);
         }
     } else if (type == "Split") {
         const json* pattern = member(pt, "pattern");
@@ -73,7 +73,8 @@ void scan_pre_tokenizer(const json& pt, std::vector<std::string>& regexes, bool&
     } else if (type == "ByteLevel") {
         byte_level = true;
         const json* use_regex = member(pt, "use_regex");
-        byte_level_regex = use_regex == nullptr || (use_regex->is_boolean() && use_regex->get<bool>());
+        byte_level_regex =
+            use_regex == nullptr || (use_regex->is_boolean() && use_regex->get<bool>());
     }
 }
 
@@ -114,8 +115,9 @@ Result<VocabData> vocab_from_hf_json(std::string_view tokenizer_json, std::strin
         scan_pre_tokenizer(*pt, regexes, byte_level, byte_level_regex);
     }
     if (!byte_level) {
-        return unsupported(source, "only byte-level BPE tokenizers are supported (no ByteLevel "
-                                   "pre-tokenizer)");
+        return unsupported(source,
+                           "only byte-level BPE tokenizers are supported (no ByteLevel "
+                           "pre-tokenizer)");
     }
     VocabData v;
     v.model = "gpt2";
@@ -170,7 +172,8 @@ Result<VocabData> vocab_from_hf_json(std::string_view tokenizer_json, std::strin
             const size_t id = member(a, "id")->get<size_t>();
             std::string text = member(a, "content")->get<std::string>();
             const json* special = member(a, "special");
-            const bool is_special = special != nullptr && special->is_boolean() && special->get<bool>();
+            const bool is_special =
+                special != nullptr && special->is_boolean() && special->get<bool>();
             if (is_special || looks_special(text)) {
                 v.token_types[id] = static_cast<int32_t>(TokenType::kControl);
             } else {
@@ -218,8 +221,10 @@ Result<VocabData> vocab_from_hf_json(std::string_view tokenizer_json, std::strin
         if (auto id = find_token(token_content(member(cfg, "eos_token")))) v.eos_id = id;
         if (auto id = find_token(token_content(member(cfg, "unk_token")))) v.unk_id = id;
         if (auto id = find_token(token_content(member(cfg, "pad_token")))) v.pad_id = id;
-        if (const json* b = member(cfg, "add_bos_token"); b && b->is_boolean()) v.add_bos = b->get<bool>();
-        if (const json* e = member(cfg, "add_eos_token"); e && e->is_boolean()) v.add_eos = e->get<bool>();
+        if (const json* b = member(cfg, "add_bos_token"); b && b->is_boolean())
+            v.add_bos = b->get<bool>();
+        if (const json* e = member(cfg, "add_eos_token"); e && e->is_boolean())
+            v.add_eos = e->get<bool>();
     }
     return v;
 }

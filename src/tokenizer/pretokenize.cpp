@@ -215,9 +215,8 @@ size_t opt_space_run(const Piece& p, size_t i, Pred pred) {
 
 bool in_ranges(uint32_t cp, const std::pair<uint32_t, uint32_t>* r, size_t n) {
     const auto* end = r + n;
-    const auto* it = std::upper_bound(r, end, cp, [](uint32_t v, const auto& range) {
-        return v < range.first;
-    });
+    const auto* it =
+        std::upper_bound(r, end, cp, [](uint32_t v, const auto& range) { return v < range.first; });
     return it != r && cp <= (it - 1)->second;
 }
 
@@ -258,16 +257,27 @@ constexpr std::pair<uint32_t, uint32_t> kDeepseekLetters[] = {
 };
 
 // DeepSeek-LLM's punctuation class [!-/:-~！-／：-～‘-‟　-。].
-constexpr std::pair<uint32_t, uint32_t> kDeepseekPunct[] = {
-    {0x21, 0x2f},     {0x3a, 0x7e},     {0x2018, 0x201f},
-    {0x3000, 0x3002}, {0xff01, 0xff0f}, {0xff1a, 0xff5e}};
+constexpr std::pair<uint32_t, uint32_t> kDeepseekPunct[] = {{0x21, 0x2f},     {0x3a, 0x7e},
+                                                            {0x2018, 0x201f}, {0x3000, 0x3002},
+                                                            {0xff01, 0xff0f}, {0xff1a, 0xff5e}};
 
 // [^(\s|.,!?…。，、।۔،)] of the BLOOM-style pre-tokenizers.
 bool is_poro_word(const Piece& p, size_t i) {
     if (i >= p.e || p.is_space(i)) return false;
     switch (p.cp(i)) {
-        case '(': case '|': case '.': case ',': case '!': case '?': case ')':
-        case 0x2026: case 0x3002: case 0xFF0C: case 0x3001: case 0x0964: case 0x06D4:
+        case '(':
+        case '|':
+        case '.':
+        case ',':
+        case '!':
+        case '?':
+        case ')':
+        case 0x2026:
+        case 0x3002:
+        case 0xFF0C:
+        case 0x3001:
+        case 0x0964:
+        case 0x06D4:
         case 0x060C:
             return false;
         default:
@@ -282,7 +292,8 @@ bool is_ascii_digit(const Piece& p, size_t i) { return p.cp(i) >= '0' && p.cp(i)
 //  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 size_t match_qwen2(const Piece& p, size_t i) {
     if (size_t n = contraction_len(p, i, true)) return n;
-    if (p.is_letter(i)) return run_len(p, i, [](const Piece& q, size_t k) { return q.is_letter(k); });
+    if (p.is_letter(i))
+        return run_len(p, i, [](const Piece& q, size_t k) { return q.is_letter(k); });
     if (!p.is_rn(i) && !p.is_number(i) && p.is_letter(i + 1)) {
         return 1 + run_len(p, i + 1, [](const Piece& q, size_t k) { return q.is_letter(k); });
     }
@@ -324,9 +335,8 @@ size_t match_chameleon_image(const Piece& p, size_t i) {  // (IMGIMG)((A|B|...|I
         if (p.cp(i + k) != static_cast<uint32_t>(kHead[k])) return 0;
     }
     const size_t j = i + kHead.size();
-    const size_t n = run_len(p, j, [](const Piece& q, size_t k) {
-        return q.cp(k) >= 'A' && q.cp(k) <= 'I';
-    });
+    const size_t n =
+        run_len(p, j, [](const Piece& q, size_t k) { return q.cp(k) >= 'A' && q.cp(k) <= 'I'; });
     if (n == 0 || n > 4 || p.cp(j + n) != 'Z') return 0;
     return j + n + 1 - i;
 }
@@ -368,7 +378,14 @@ void split_punct_runs(const Piece& p, Lens& o) {  // [\p{P}\$\+<=>\^~\|]+ (falco
     split_regex(p, o, [](const Piece& q, size_t i) {
         return run_len(q, i, [](const Piece& r, size_t k) {
             switch (r.cp(k)) {
-                case '$': case '+': case '<': case '=': case '>': case '^': case '~': case '|':
+                case '$':
+                case '+':
+                case '<':
+                case '=':
+                case '>':
+                case '^':
+                case '~':
+                case '|':
                     return true;
                 case '`':
                     return kBacktick;
@@ -452,15 +469,14 @@ SplitterList list(const Splitter (&a)[N]) {
 }
 
 SplitterList splitters_for(PreType type) {
-    static constexpr Splitter kDefault[] = {split_punct_runs<false>, split_gpt2_s,
-                                            split_digit_runs, split_digit3};
+    static constexpr Splitter kDefault[] = {split_punct_runs<false>, split_gpt2_s, split_digit_runs,
+                                            split_digit3};
     static constexpr Splitter kLlama3[] = {split_llama3_s};
     static constexpr Splitter kDeepseekLlm[] = {split_rn_each,        split_deepseek_letters,
                                                 split_deepseek_punct, split_trailing_space,
                                                 split_cjk_runs,       split_digit_runs};
-    static constexpr Splitter kDeepseekCoder[] = {split_rn_each, split_space_letters,
-                                                  split_space_punct, split_cjk_runs,
-                                                  split_digit_each};
+    static constexpr Splitter kDeepseekCoder[] = {
+        split_rn_each, split_space_letters, split_space_punct, split_cjk_runs, split_digit_each};
     static constexpr Splitter kFalcon[] = {split_punct_runs<true>, split_gpt2_s, split_digit3};
     static constexpr Splitter kStarcoder[] = {split_digit_each, split_gpt2_s};
     static constexpr Splitter kGpt2[] = {split_gpt2_s};
@@ -471,17 +487,28 @@ SplitterList splitters_for(PreType type) {
                                               split_chameleon_space,    split_digit_each,
                                               split_chameleon_punct,    split_gpt2_s};
     switch (type) {
-        case PreType::kDefault: return list(kDefault);
-        case PreType::kLlama3: return list(kLlama3);
-        case PreType::kDeepseekLlm: return list(kDeepseekLlm);
-        case PreType::kDeepseekCoder: return list(kDeepseekCoder);
-        case PreType::kFalcon: return list(kFalcon);
-        case PreType::kGpt2: return list(kGpt2);
-        case PreType::kStarcoder: return list(kStarcoder);
-        case PreType::kQwen2: return list(kQwen2);
-        case PreType::kPoro: return list(kPoro);
-        case PreType::kViking: return list(kViking);
-        case PreType::kChameleon: return list(kChameleon);
+        case PreType::kDefault:
+            return list(kDefault);
+        case PreType::kLlama3:
+            return list(kLlama3);
+        case PreType::kDeepseekLlm:
+            return list(kDeepseekLlm);
+        case PreType::kDeepseekCoder:
+            return list(kDeepseekCoder);
+        case PreType::kFalcon:
+            return list(kFalcon);
+        case PreType::kGpt2:
+            return list(kGpt2);
+        case PreType::kStarcoder:
+            return list(kStarcoder);
+        case PreType::kQwen2:
+            return list(kQwen2);
+        case PreType::kPoro:
+            return list(kPoro);
+        case PreType::kViking:
+            return list(kViking);
+        case PreType::kChameleon:
+            return list(kChameleon);
     }
     return list(kDefault);
 }

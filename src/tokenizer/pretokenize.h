@@ -11,14 +11,14 @@ namespace tk::tokenizer {
 
 enum class PreType {
     kDefault,
-    kLlama3,         // llama3, llama-v3, llama-bpe, falcon3, dbrx, smaug-bpe, chatglm-bpe
+    kLlama3,  // llama3, llama-v3, llama-bpe, falcon3, dbrx, smaug-bpe, chatglm-bpe
     kDeepseekLlm,
     kDeepseekCoder,
     kFalcon,
-    kGpt2,           // gpt-2, mpt, olmo, jais, phi-2, roberta-bpe, jina-*
-    kStarcoder,      // starcoder, refact, command-r, smollm, codeshell, exaone, minerva-7b
-    kQwen2,          // qwen2, stablelm2, megrez
-    kPoro,           // poro-chat, bloom, gpt3-finnish
+    kGpt2,       // gpt-2, mpt, olmo, jais, phi-2, roberta-bpe, jina-*
+    kStarcoder,  // starcoder, refact, command-r, smollm, codeshell, exaone, minerva-7b
+    kQwen2,      // qwen2, stablelm2, megrez
+    kPoro,       // poro-chat, bloom, gpt3-finnish
     kViking,
     kChameleon,
 };

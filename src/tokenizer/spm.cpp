@@ -46,8 +46,8 @@ void encode_region(const TokenizerState& s, std::string_view text, Work& w,
         const uint32_t n = static_cast<uint32_t>(
             std::min(utf8_seq_len(static_cast<uint8_t>(text[off])), text.size() - off));
         const int32_t index = static_cast<int32_t>(sym.size());
-        sym.push_back({index - 1, off + n == text.size() ? -1 : index + 1,
-                       static_cast<uint32_t>(off), n});
+        sym.push_back(
+            {index - 1, off + n == text.size() ? -1 : index + 1, static_cast<uint32_t>(off), n});
         off += n;
     }
 

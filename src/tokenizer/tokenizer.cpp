@@ -24,7 +24,8 @@ bool is_c_space(char c) {
 // Splits raw fragments at every occurrence of each special token, longest tokens first, as
 // tokenizer_st_partition. Control and unknown tokens only count when parse_special; user-defined
 // tokens always do. LSTRIP/RSTRIP tokens swallow the whitespace beside them.
-std::vector<Fragment> partition(const TokenizerState& s, std::string_view text, bool parse_special) {
+std::vector<Fragment> partition(const TokenizerState& s, std::string_view text,
+                                bool parse_special) {
     std::vector<Fragment> frags;
     if (text.empty()) return frags;
     frags.push_back({kNoToken, 0, static_cast<uint32_t>(text.size())});

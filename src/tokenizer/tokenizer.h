@@ -76,7 +76,7 @@ public:
     bool is_control(int32_t id) const;
     std::string_view token_text(int32_t id) const;  // "" for out-of-range ids
     float token_score(int32_t id) const;
-    uint32_t token_attr(int32_t id) const;  // TokenAttr bits
+    uint32_t token_attr(int32_t id) const;          // TokenAttr bits
     int32_t token_id(std::string_view text) const;  // exact vocabulary lookup, -1 if absent
 
     // Building blocks of detokenize, for StreamDecoder: appends the piece of `id`, skipping up to

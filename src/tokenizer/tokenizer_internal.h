@@ -107,7 +107,8 @@ private:
         int32_t rank = -1;  // -1: empty
     };
     static uint64_t hash(int32_t l, int32_t r) {
-        uint64_t k = (static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) | static_cast<uint32_t>(r);
+        uint64_t k =
+            (static_cast<uint64_t>(static_cast<uint32_t>(l)) << 32) | static_cast<uint32_t>(r);
         k ^= k >> 33;  // murmur3's finalizer: every input bit reaches the low bits
         k *= 0xff51afd7ed558ccdull;
         k ^= k >> 33;
@@ -135,7 +136,7 @@ struct TokenizerState {
     std::string pool;               // all token texts back to back
     std::vector<uint32_t> offsets;  // token i is pool[offsets[i], offsets[i + 1])
     std::vector<float> scores;
-    std::vector<uint32_t> attrs;    // TokenAttr bits
+    std::vector<uint32_t> attrs;  // TokenAttr bits
     TokenIndex index;
 
     MergeIndex merges;
@@ -154,7 +155,8 @@ struct TokenizerState {
     bool clean_spaces = false;
     bool remove_extra_whitespaces = false;
     bool spm_word_split = false;
-    size_t max_token_len = 0;     // bytes of the longest token text (WordPiece search bound)  // SPM text may be split before each "▁" (see spm.cpp)
+    size_t max_token_len = 0;  // bytes of the longest token text (WordPiece search bound)  // SPM
+                               // text may be split before each "▁" (see spm.cpp)
 
     std::vector<int32_t> special_tokens;  // control/user-defined/unknown, longest text first
     std::vector<uint8_t> eog;             // per token: ends generation

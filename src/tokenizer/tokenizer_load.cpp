@@ -79,13 +79,20 @@ Status corrupt(const std::string& msg) { return make_error(ErrorCode::kCorruptFi
 
 uint32_t attr_from_type(int32_t type) {
     switch (static_cast<TokenType>(type)) {
-        case TokenType::kUnknown: return kAttrUnknown;
-        case TokenType::kUnused: return kAttrUnused;
-        case TokenType::kNormal: return kAttrNormal;
-        case TokenType::kControl: return kAttrControl;
-        case TokenType::kUserDefined: return kAttrUserDefined;
-        case TokenType::kByte: return kAttrByte;
-        default: return kAttrUndefined;
+        case TokenType::kUnknown:
+            return kAttrUnknown;
+        case TokenType::kUnused:
+            return kAttrUnused;
+        case TokenType::kNormal:
+            return kAttrNormal;
+        case TokenType::kControl:
+            return kAttrControl;
+        case TokenType::kUserDefined:
+            return kAttrUserDefined;
+        case TokenType::kByte:
+            return kAttrByte;
+        default:
+            return kAttrUndefined;
     }
 }
 
@@ -98,16 +105,25 @@ void detect_by_text(TokenizerState& s) {
     const Rule rules[] = {
         {&TokenizerState::eot,
          {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<EOT>",
-          "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>"}},
+          "<\xEF\xBD\x9C"
+          "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>"}},
         {&TokenizerState::eom, {"<|eom_id|>"}},
         {&TokenizerState::fim_pre,
-         {"<|fim_prefix|>", "<fim-prefix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "begin\xEF\xBD\x9C>",
+         {"<|fim_prefix|>", "<fim-prefix>",
+          "<\xEF\xBD\x9C"
+          "fim\xE2\x96\x81"
+          "begin\xEF\xBD\x9C>",
           "<PRE>"}},
         {&TokenizerState::fim_suf,
-         {"<|fim_suffix|>", "<fim-suffix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81hole\xEF\xBD\x9C>",
+         {"<|fim_suffix|>", "<fim-suffix>",
+          "<\xEF\xBD\x9C"
+          "fim\xE2\x96\x81hole\xEF\xBD\x9C>",
           "<SUF>"}},
         {&TokenizerState::fim_mid,
-         {"<|fim_middle|>", "<fim-middle>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "end\xEF\xBD\x9C>",
+         {"<|fim_middle|>", "<fim-middle>",
+          "<\xEF\xBD\x9C"
+          "fim\xE2\x96\x81"
+          "end\xEF\xBD\x9C>",
           "<MID>"}},
         {&TokenizerState::fim_pad, {"<|fim_pad|>", "<fim-pad>", "<PAD>"}},
         {&TokenizerState::fim_rep, {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>"}},
@@ -161,7 +177,8 @@ void fix_up_attrs(TokenizerState& s, const VocabData& d) {
     } else if (contains(name, "phi-3") || contains(name, "phi3")) {
         for (int32_t id : s.special_tokens) s.attrs[id] |= kAttrRstrip;
         set_attr("</s>", kAttrRstrip, true);
-        for (std::string_view t : {"<unk>", "<s>", "<|endoftext|>"}) set_attr(t, kAttrRstrip, false);
+        for (std::string_view t : {"<unk>", "<s>", "<|endoftext|>"})
+            set_attr(t, kAttrRstrip, false);
     }
 }
 
@@ -209,10 +226,12 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(VocabData d) {
         s.bos = 11, s.eos = 11, s.unk = kNoToken;
         const std::optional<PreInfo> pre = pre_info(d.pre);
         if (!pre) {
-            return make_error(ErrorCode::kUnsupported,
-                              "pre-tokenizer '" + d.pre + "' (tokenizer.ggml.pre) is not supported");
+            return make_error(
+                ErrorCode::kUnsupported,
+                "pre-tokenizer '" + d.pre + "' (tokenizer.ggml.pre) is not supported");
         }
-        if (d.pre.empty()) log_warn("tokenizer: no tokenizer.ggml.pre, using the default BPE split");
+        if (d.pre.empty())
+            log_warn("tokenizer: no tokenizer.ggml.pre, using the default BPE split");
         s.pre_type = pre->type;
         s.pre_name = d.pre.empty() ? "default" : d.pre;
         s.add_space_prefix = false;
@@ -231,8 +250,8 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(VocabData d) {
     } else if (d.model == "no_vocab" || d.model == "none") {
         return make_error(ErrorCode::kUnsupported, "the model has no vocabulary");
     } else {
-        return make_error(ErrorCode::kUnsupported,
-                          "tokenizer model '" + d.model + "' (tokenizer.ggml.model) is not supported");
+        return make_error(ErrorCode::kUnsupported, "tokenizer model '" + d.model +
+                                                       "' (tokenizer.ggml.model) is not supported");
     }
     if (d.add_space_prefix) s.add_space_prefix = *d.add_space_prefix;
     if (d.remove_extra_whitespaces) s.remove_extra_whitespaces = *d.remove_extra_whitespaces;
@@ -280,13 +299,20 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(VocabData d) {
         const char* key;
     };
     const IdField ids[] = {
-        {d.bos_id, s.bos, "bos_token_id"},         {d.eos_id, s.eos, "eos_token_id"},
-        {d.eot_id, s.eot, "eot_token_id"},         {d.eom_id, s.eom, "eom_token_id"},
-        {d.unk_id, s.unk, "unknown_token_id"},     {d.sep_id, s.sep, "seperator_token_id"},
-        {d.pad_id, s.pad, "padding_token_id"},     {d.mask_id, s.mask, "mask_token_id"},
-        {d.fim_pre_id, s.fim_pre, "fim_pre_token_id"}, {d.fim_suf_id, s.fim_suf, "fim_suf_token_id"},
-        {d.fim_mid_id, s.fim_mid, "fim_mid_token_id"}, {d.fim_pad_id, s.fim_pad, "fim_pad_token_id"},
-        {d.fim_rep_id, s.fim_rep, "fim_rep_token_id"}, {d.fim_sep_id, s.fim_sep, "fim_sep_token_id"},
+        {d.bos_id, s.bos, "bos_token_id"},
+        {d.eos_id, s.eos, "eos_token_id"},
+        {d.eot_id, s.eot, "eot_token_id"},
+        {d.eom_id, s.eom, "eom_token_id"},
+        {d.unk_id, s.unk, "unknown_token_id"},
+        {d.sep_id, s.sep, "seperator_token_id"},
+        {d.pad_id, s.pad, "padding_token_id"},
+        {d.mask_id, s.mask, "mask_token_id"},
+        {d.fim_pre_id, s.fim_pre, "fim_pre_token_id"},
+        {d.fim_suf_id, s.fim_suf, "fim_suf_token_id"},
+        {d.fim_mid_id, s.fim_mid, "fim_mid_token_id"},
+        {d.fim_pad_id, s.fim_pad, "fim_pad_token_id"},
+        {d.fim_rep_id, s.fim_rep, "fim_rep_token_id"},
+        {d.fim_sep_id, s.fim_sep, "fim_sep_token_id"},
     };
     for (const IdField& f : ids) {
         if (!f.value) continue;

@@ -13,9 +13,10 @@ using formats::GgufType;
 Status wrong_type(const GgufFile& f, std::string_view key, const char* want) {
     const formats::GgufValue* v = f.find(key);
     std::string got = formats::gguf_type_name(v->type);
-    if (v->type == GgufType::kArray) got += std::string(" of ") + formats::gguf_type_name(v->array_type);
-    return make_error(ErrorCode::kCorruptFile, f.path() + ": '" + std::string(key) + "' should be " +
-                                                   want + " but is " + got);
+    if (v->type == GgufType::kArray)
+        got += std::string(" of ") + formats::gguf_type_name(v->array_type);
+    return make_error(ErrorCode::kCorruptFile, f.path() + ": '" + std::string(key) +
+                                                   "' should be " + want + " but is " + got);
 }
 
 Status read_id(const GgufFile& f, std::string_view key, std::optional<int64_t>& out) {
@@ -46,8 +47,8 @@ Result<VocabData> vocab_from_gguf(const GgufFile& f) {
     VocabData v;
     constexpr std::string_view kModel = "tokenizer.ggml.model";
     if (f.find(kModel) == nullptr) {
-        return make_error(ErrorCode::kNotFound, f.path() + ": no tokenizer ('" +
-                                                    std::string(kModel) + "' missing)");
+        return make_error(ErrorCode::kNotFound,
+                          f.path() + ": no tokenizer ('" + std::string(kModel) + "' missing)");
     }
     const auto model = f.get_string(kModel);
     if (!model) return wrong_type(f, kModel, "a string");
@@ -62,7 +63,8 @@ Result<VocabData> vocab_from_gguf(const GgufFile& f) {
 
     constexpr std::string_view kTokens = "tokenizer.ggml.tokens";
     if (f.find(kTokens) == nullptr) {
-        return make_error(ErrorCode::kNotFound, f.path() + ": '" + std::string(kTokens) + "' missing");
+        return make_error(ErrorCode::kNotFound,
+                          f.path() + ": '" + std::string(kTokens) + "' missing");
     }
     TK_RETURN_IF_ERROR(read_strings(f, kTokens, v.tokens));
 

@@ -1,9 +1,10 @@
 // tokenizer.json loading: the Llama-3 and Qwen3 tokenizer.json files must reproduce llama.cpp's
 // llama-bpe, qwen2 and deepseek-r1-qwen test vectors (whose vocab GGUFs are not shipped).
+#include "tokenizer/hf_tokenizer_json.h"
+
 #include <gtest/gtest.h>
 
 #include "tok_test_util.h"
-#include "tokenizer/hf_tokenizer_json.h"
 
 namespace tk::tokenizer::test {
 namespace {
@@ -19,11 +20,12 @@ std::unique_ptr<Tokenizer> load_hf(const std::string& rel) {
 }
 
 void check_vectors(const Tokenizer& tok, const std::string& vocab_name) {
-    const auto cases = read_vocab_cases(
-        testing::shared_path("models/vocab/ggml-vocab-" + vocab_name + ".gguf"));
+    const auto cases =
+        read_vocab_cases(testing::shared_path("models/vocab/ggml-vocab-" + vocab_name + ".gguf"));
     ASSERT_EQ(cases.size(), 46u);
     for (const VocabCase& c : cases) {
-        EXPECT_EQ(tok.encode(c.text, false, false), c.ids) << vocab_name << " input: '" << c.text << "'";
+        EXPECT_EQ(tok.encode(c.text, false, false), c.ids)
+            << vocab_name << " input: '" << c.text << "'";
     }
 }
 
@@ -64,7 +66,8 @@ TEST(HfTokenizerJson, RejectsWhatItCannotRead) {
     EXPECT_EQ(vocab_from_hf_json(R"({"model": {"type": "Unigram"}})", "", "x").status().code(),
               ErrorCode::kUnsupported);
     // SentencePiece-style BPE (no ByteLevel step) is not handled here.
-    auto spm = vocab_from_hf_file(testing::shared_path("models/tokenizers/tinyllama/tokenizer.json"));
+    auto spm =
+        vocab_from_hf_file(testing::shared_path("models/tokenizers/tinyllama/tokenizer.json"));
     ASSERT_FALSE(spm.is_ok());
     EXPECT_EQ(spm.status().code(), ErrorCode::kUnsupported);
     EXPECT_EQ(vocab_from_hf_json(R"({"model": {"type": "BPE", "vocab": {"a": -3}},
@@ -73,7 +76,8 @@ TEST(HfTokenizerJson, RejectsWhatItCannotRead) {
                   .status()
                   .code(),
               ErrorCode::kCorruptFile);
-    EXPECT_EQ(vocab_from_hf_file("/nonexistent/tokenizer.json").status().code(), ErrorCode::kNotFound);
+    EXPECT_EQ(vocab_from_hf_file("/nonexistent/tokenizer.json").status().code(),
+              ErrorCode::kNotFound);
 }
 
 }  // namespace

@@ -29,7 +29,8 @@ void check_reference(const std::string& json_rel, const std::string& vocab_rel) 
         const auto ids_no_bos = c.at("ids_no_bos").get<std::vector<int32_t>>();
         EXPECT_EQ(tok->encode(text, true, false), ids);
         EXPECT_EQ(tok->encode(text, false, false), ids_no_bos);
-        EXPECT_EQ(tok->encode(text, true, true), c.at("ids_parse_special").get<std::vector<int32_t>>());
+        EXPECT_EQ(tok->encode(text, true, true),
+                  c.at("ids_parse_special").get<std::vector<int32_t>>());
 
         const auto& hex = c.at("pieces_hex");
         ASSERT_EQ(hex.size(), ids.size());
@@ -37,7 +38,8 @@ void check_reference(const std::string& json_rel, const std::string& vocab_rel) 
             EXPECT_EQ(hex_of(tok->token_to_piece(ids[i], true)), hex[i].get<std::string>())
                 << "token " << ids[i];
         }
-        EXPECT_EQ(tok->detokenize(ids, true, false), c.at("detok_remove_special").get<std::string>());
+        EXPECT_EQ(tok->detokenize(ids, true, false),
+                  c.at("detok_remove_special").get<std::string>());
         EXPECT_EQ(tok->detokenize(ids, false, true), c.at("detok_keep_special").get<std::string>());
         EXPECT_EQ(tok->detokenize(ids_no_bos, false, false),
                   c.at("detok_no_bos_ids").get<std::string>());
@@ -79,7 +81,8 @@ TEST(Reference, LogitsPrompt) {
     EXPECT_EQ(tok->encode(prompt, true, false), ids);
     const auto& greedy = ref.at("greedy");
     const auto gen = greedy.at("tokens").get<std::vector<int32_t>>();
-    EXPECT_EQ(tok->detokenize(gen, false, false), greedy.at("text_llama_detokenize").get<std::string>());
+    EXPECT_EQ(tok->detokenize(gen, false, false),
+              greedy.at("text_llama_detokenize").get<std::string>());
 }
 
 }  // namespace

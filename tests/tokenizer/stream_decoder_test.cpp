@@ -37,7 +37,8 @@ TEST_P(StreamVectors, ChunksConcatenateToDetokenize) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Gguf, StreamVectors,
-                         ::testing::Values("llama-spm", "gpt-2", "falcon", "deepseek-llm", "bert-bge"),
+                         ::testing::Values("llama-spm", "gpt-2", "falcon", "deepseek-llm",
+                                           "bert-bge"),
                          [](const auto& info) {
                              std::string n = info.param;
                              for (char& ch : n) {
@@ -90,7 +91,9 @@ TEST(StreamDecoder, FlushReplacesIncompleteBytes) {
     // A byte that can never be completed comes out as U+FFFD at once.
     dec.reset();
     EXPECT_EQ(dec.push(e2), "");
-    EXPECT_EQ(dec.push(x41), "\xEF\xBF\xBD" "A");
+    EXPECT_EQ(dec.push(x41),
+              "\xEF\xBF\xBD"
+              "A");
 }
 
 TEST(StreamDecoder, CleanUpSpacesAcrossChunks) {

@@ -19,7 +19,12 @@ VocabData tiny_spm() {
         d.tokens.push_back(buf);
         d.token_types.push_back(6);
     }
-    for (const char* t : {"\xE2\x96\x81", "a", "b", "\xE2\x96\x81" "a", "ab", "\xE2\x96\x81" "ab"}) {
+    for (const char* t : {"\xE2\x96\x81", "a", "b",
+                          "\xE2\x96\x81"
+                          "a",
+                          "ab",
+                          "\xE2\x96\x81"
+                          "ab"}) {
         d.tokens.push_back(t);
         d.token_types.push_back(1);
     }
@@ -76,7 +81,9 @@ TEST(TokenizerCreate, SpmDefaultsAndMerging) {
     EXPECT_FALSE(t.add_eos());
     EXPECT_TRUE(t.add_space_prefix());
     // "▁ab" (score -0.5) cannot form directly: "▁a" (-1) merges before "ab" (-2), then "▁ab".
-    EXPECT_EQ(t.encode("ab", false, false), (std::vector<int32_t>{id_of(t, "\xE2\x96\x81" "ab")}));
+    EXPECT_EQ(t.encode("ab", false, false), (std::vector<int32_t>{id_of(t,
+                                                                        "\xE2\x96\x81"
+                                                                        "ab")}));
     // "c" is not a piece: byte fallback.
     EXPECT_EQ(t.encode("c", true, false),
               (std::vector<int32_t>{1, id_of(t, "\xE2\x96\x81"), id_of(t, "<0x63>")}));
@@ -94,7 +101,9 @@ TEST(TokenizerCreate, SpecialTokenParsing) {
     const Tokenizer& t = **r;
     const int32_t user = id_of(t, "<|user|>");
     const int32_t sp = id_of(t, "\xE2\x96\x81");
-    const int32_t a = id_of(t, "\xE2\x96\x81" "a");
+    const int32_t a = id_of(t,
+                            "\xE2\x96\x81"
+                            "a");
     // After a special token, the next raw fragment gets the dummy-prefix space again.
     EXPECT_EQ(t.encode("<|user|>a", false, false), (std::vector<int32_t>{user, a}));
     EXPECT_EQ(t.encode("a<|user|>a", false, false), (std::vector<int32_t>{a, user, a}));
@@ -121,10 +130,12 @@ TEST(TokenizerCreate, Phi3StripsSpacesAroundSpecialTokens) {
     ASSERT_TRUE(r.is_ok());
     const Tokenizer& t = **r;
     const int32_t end = id_of(t, "<|end|>");
-    EXPECT_TRUE(t.is_eog(end));          // found by its text
-    EXPECT_TRUE(t.is_control(end));      // and forced to control, as llama.cpp does
+    EXPECT_TRUE(t.is_eog(end));      // found by its text
+    EXPECT_TRUE(t.is_control(end));  // and forced to control, as llama.cpp does
     EXPECT_TRUE(t.token_attr(end) & kAttrRstrip);
-    const int32_t a = id_of(t, "\xE2\x96\x81" "a");
+    const int32_t a = id_of(t,
+                            "\xE2\x96\x81"
+                            "a");
     // RSTRIP eats the spaces after the token.
     EXPECT_EQ(t.encode("<|end|>   a", false, true), (std::vector<int32_t>{end, a}));
 }
@@ -151,8 +162,7 @@ TEST(TokenizerCreate, BpeDefaults) {
     EXPECT_TRUE(t.is_eog(eot));
     EXPECT_TRUE(t.is_control(eot));
     EXPECT_EQ(t.encode("ab", true, false), (std::vector<int32_t>{257}));
-    EXPECT_EQ(t.encode("x<|endoftext|>", false, true),
-              (std::vector<int32_t>{id_of(t, "x"), eot}));
+    EXPECT_EQ(t.encode("x<|endoftext|>", false, true), (std::vector<int32_t>{id_of(t, "x"), eot}));
     EXPECT_EQ(t.detokenize({id_of(t, "a"), id_of(t, "\xC4\xA0"), id_of(t, ",")}, false, false),
               "a,");  // clean-up spaces: " ," -> ","
 

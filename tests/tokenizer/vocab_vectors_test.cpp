@@ -13,8 +13,8 @@ namespace {
 class VocabVectors : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(VocabVectors, MatchesLlamaCpp) {
-    const std::string base = testing::shared_path(std::string("models/vocab/ggml-vocab-") +
-                                                  GetParam() + ".gguf");
+    const std::string base =
+        testing::shared_path(std::string("models/vocab/ggml-vocab-") + GetParam() + ".gguf");
     const auto t0 = std::chrono::steady_clock::now();
     auto tok = load_gguf_tokenizer(std::string("models/vocab/ggml-vocab-") + GetParam() + ".gguf");
     const auto t1 = std::chrono::steady_clock::now();
@@ -35,8 +35,8 @@ TEST_P(VocabVectors, MatchesLlamaCpp) {
 
 INSTANTIATE_TEST_SUITE_P(Gguf, VocabVectors,
                          ::testing::Values("llama-spm", "phi-3", "gpt-2", "falcon", "mpt",
-                                           "starcoder", "refact", "deepseek-coder",
-                                           "deepseek-llm", "bert-bge"),
+                                           "starcoder", "refact", "deepseek-coder", "deepseek-llm",
+                                           "bert-bge"),
                          [](const auto& info) {
                              std::string n = info.param;
                              for (char& ch : n) {
