@@ -1,6 +1,7 @@
 #pragma once
 // Internal state of a Tokenizer, shared by tokenizer.cpp, spm.cpp, bpe.cpp and
 // stream_decoder.cpp. Not part of the public API.
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -33,29 +34,50 @@ public:
         while (cap < static_cast<size_t>(n) * 2) cap <<= 1;
         mask_ = cap - 1;
         slots_.assign(cap, Slot{});
-        for (int32_t id = 0; id < n; ++id) {
-            const std::string_view key = text_of(id);
-            const uint64_t h = hash_text(key);
-            size_t i = h & mask_;
-            while (slots_[i].id != kNoToken) {
-                if (slots_[i].hash == static_cast<uint32_t>(h) && text_of(slots_[i].id) == key) {
-                    break;  // duplicate text: the later id wins, as in llama.cpp's token_to_id
-                }
-                i = (i + 1) & mask_;
+        // Hash a block ahead and prefetch its slots: the table is far larger than the cache,
+        // so overlapping the misses is most of the load time.
+        constexpr int32_t kBlock = 16;
+        uint64_t hashes[kBlock];
+        for (int32_t base = 0; base < n; base += kBlock) {
+            const int32_t m = std::min(kBlock, n - base);
+            for (int32_t k = 0; k < m; ++k) {
+                hashes[k] = hash_text(text_of(base + k));
+                prefetch(hashes[k]);
             }
-            slots_[i] = Slot{static_cast<uint32_t>(h), id};
+            for (int32_t k = 0; k < m; ++k) {
+                const int32_t id = base + k;
+                const uint64_t h = hashes[k];
+                size_t i = h & mask_;
+                while (slots_[i].id != kNoToken) {
+                    if (slots_[i].hash == static_cast<uint32_t>(h) &&
+                        text_of(slots_[i].id) == text_of(id)) {
+                        break;  // duplicate text: the later id wins, as in llama.cpp's token_to_id
+                    }
+                    i = (i + 1) & mask_;
+                }
+                slots_[i] = Slot{static_cast<uint32_t>(h), id};
+            }
         }
     }
 
     template <typename TextOf>
     int32_t find(std::string_view key, TextOf text_of) const {
+        return find_hashed(key, hash_text(key), text_of);
+    }
+
+    // find() with the key's hash_text already computed.
+    template <typename TextOf>
+    int32_t find_hashed(std::string_view key, uint64_t h, TextOf text_of) const {
         if (slots_.empty()) return kNoToken;
-        const uint64_t h = hash_text(key);
         for (size_t i = h & mask_;; i = (i + 1) & mask_) {
             const Slot& s = slots_[i];
             if (s.id == kNoToken) return kNoToken;
             if (s.hash == static_cast<uint32_t>(h) && text_of(s.id) == key) return s.id;
         }
+    }
+
+    void prefetch(uint64_t h) const {
+        if (!slots_.empty()) __builtin_prefetch(&slots_[h & mask_]);
     }
 
 private:
@@ -89,6 +111,9 @@ public:
             }
             if (s.left == left && s.right == right) return;
         }
+    }
+    void prefetch(int32_t left, int32_t right) const {
+        __builtin_prefetch(&slots_[hash(left, right) & mask_], 1);
     }
     int32_t find(int32_t left, int32_t right) const {
         if (size_ == 0) return -1;
@@ -154,9 +179,8 @@ struct TokenizerState {
     bool ignore_merges = false;
     bool clean_spaces = false;
     bool remove_extra_whitespaces = false;
-    bool spm_word_split = false;
-    size_t max_token_len = 0;  // bytes of the longest token text (WordPiece search bound)  // SPM
-                               // text may be split before each "▁" (see spm.cpp)
+    bool spm_word_split = false;  // SPM text may be split before each "▁" (see spm.cpp)
+    size_t max_token_len = 0;     // bytes of the longest token text (WordPiece search bound)
 
     std::vector<int32_t> special_tokens;  // control/user-defined/unknown, longest text first
     std::vector<uint8_t> eog;             // per token: ends generation
@@ -169,6 +193,9 @@ struct TokenizerState {
     }
     int32_t find(std::string_view s) const {
         return index.find(s, [this](int32_t id) { return text(id); });
+    }
+    int32_t find_hashed(std::string_view s, uint64_t h) const {
+        return index.find_hashed(s, h, [this](int32_t id) { return text(id); });
     }
 };
 

@@ -344,20 +344,44 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::create(VocabData d) {
     fix_up_attrs(s, d);
 
     if (s.type == VocabType::kBpe) {
+        // Resolve each merge to a (left id, right id) pair. Blocks are processed in three passes
+        // (hash and prefetch the token slots, look up and prefetch the pair slot, insert) so the
+        // cache misses of neighbouring merges overlap.
         s.merges.reserve(d.merges.size());
-        for (size_t rank = 0; rank < d.merges.size(); ++rank) {
-            const std::string_view m = d.merges[rank];
-            const size_t sp_pos = m.find(' ', 1);
-            if (sp_pos == std::string_view::npos) continue;  // llama.cpp: an unusable ("", "") pair
-            const std::string_view left = m.substr(0, sp_pos);
-            const std::string_view right = m.substr(sp_pos + 1);
-            const int32_t l = s.find(left);
-            const int32_t r = s.find(right);
-            if (l != kNoToken && r != kNoToken) {
-                s.merges.insert(l, r, static_cast<int32_t>(rank));
-            } else {
-                s.merges_by_text.emplace(std::make_pair(std::string(left), std::string(right)),
-                                         static_cast<int32_t>(rank));
+        constexpr size_t kBlock = 16;
+        std::string_view lefts[kBlock], rights[kBlock];
+        uint64_t lhash[kBlock], rhash[kBlock];
+        int32_t lids[kBlock], rids[kBlock];
+        for (size_t base = 0; base < d.merges.size(); base += kBlock) {
+            const size_t m = std::min(kBlock, d.merges.size() - base);
+            for (size_t k = 0; k < m; ++k) {
+                const std::string_view text = d.merges[base + k];
+                const size_t sp_pos = text.find(' ', 1);
+                // llama.cpp keeps a merge without a space as an unusable ("", "") pair.
+                lefts[k] =
+                    sp_pos == std::string_view::npos ? text.substr(0, 0) : text.substr(0, sp_pos);
+                rights[k] =
+                    sp_pos == std::string_view::npos ? text.substr(0, 0) : text.substr(sp_pos + 1);
+                lhash[k] = hash_text(lefts[k]);
+                rhash[k] = hash_text(rights[k]);
+                s.index.prefetch(lhash[k]);
+                s.index.prefetch(rhash[k]);
+            }
+            for (size_t k = 0; k < m; ++k) {
+                if (lefts[k].empty()) continue;
+                lids[k] = s.find_hashed(lefts[k], lhash[k]);
+                rids[k] = s.find_hashed(rights[k], rhash[k]);
+                if (lids[k] != kNoToken && rids[k] != kNoToken) s.merges.prefetch(lids[k], rids[k]);
+            }
+            for (size_t k = 0; k < m; ++k) {
+                if (lefts[k].empty()) continue;
+                const auto rank = static_cast<int32_t>(base + k);
+                if (lids[k] != kNoToken && rids[k] != kNoToken) {
+                    s.merges.insert(lids[k], rids[k], rank);
+                } else {
+                    s.merges_by_text.emplace(
+                        std::make_pair(std::string(lefts[k]), std::string(rights[k])), rank);
+                }
             }
         }
     }
