@@ -45,7 +45,7 @@ bool read_text(const fs::path& p, std::string& out) {
 fs::path hf_folder_of(const std::string& path) {
     std::error_code ec;
     const fs::path p(path);
-    if (fs::is_directory(p, ec)) return p;
+    if (fs::is_directory(p, ec)) return fs::is_regular_file(p / "config.json", ec) ? p : fs::path();
     const std::string file = p.filename().string();
     if (file == "config.json" || ends_with(file, ".safetensors") ||
         file == "model.safetensors.index.json") {

@@ -340,7 +340,8 @@ TEST(HfFolder, Refusals) {
         testing::TempDir dir;
         auto r = open_model(dir.path());
         ASSERT_FALSE(r.is_ok());
-        EXPECT_NE(r.status().message().find("config.json"), std::string::npos);
+        EXPECT_EQ(r.status().code(), ErrorCode::kNotFound);
+        EXPECT_NE(r.status().message().find("no config.json"), std::string::npos);
     }
 }
 
