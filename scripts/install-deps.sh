@@ -8,6 +8,7 @@ PACKAGES=(
   clang libclang-rt-14-dev           # libFuzzer target and sanitizers
   googletest libgtest-dev libgmock-dev
   nlohmann-json3-dev libcli11-dev
+  libboost-dev curl                  # server: Beast + Asio headers; curl for docs/server.md examples
   python3
 )
 

@@ -1,0 +1,20 @@
+#include "server/server.h"
+
+namespace tk::server {
+
+Server::Server(http::ServerConfig http_cfg, openai::ApiConfig api_cfg)
+    : api_(std::make_unique<openai::OpenAiApi>(std::move(api_cfg))) {
+    http::Router router;
+    api_->add_routes(router);
+    http_cfg.make_error = &openai::OpenAiApi::error_response;
+    openai::OpenAiApi* api = api_.get();
+    http_cfg.on_complete = [api](const http::HttpRequest& req, int status) {
+        api->count_response(req, status);
+    };
+    http_ = std::make_unique<http::HttpServer>(std::move(http_cfg), std::move(router));
+}
+
+// The HTTP server goes first: its pending handlers may still reference the API.
+Server::~Server() { http_.reset(); }
+
+}  // namespace tk::server
