@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
     tk::apps::add_synth_command(app, exit_code);
     tk::apps::add_convert_command(app, exit_code);
     tk::apps::add_quantize_command(app, exit_code);
+    tk::apps::add_perplexity_command(app, exit_code);
     tk::apps::add_serve_command(app, exit_code);
     try {
         app.parse(argc, argv);
