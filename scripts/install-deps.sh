@@ -10,6 +10,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev
   libboost-dev curl                  # server: Beast + Asio headers; curl for docs/server.md examples
   python3
+  python3-torch python3-numpy        # PyTorch reference forward pass (tests/model/torch_ref.py)
 )
 
 missing=()

@@ -48,14 +48,32 @@ int run(const InfoArgs& a) {
     std::printf("layers:          %lld\n", static_cast<long long>(hp.n_layer));
     std::printf("heads:           %lld (kv heads %lld, head dim %lld)\n", static_cast<long long>(hp.n_head),
                 static_cast<long long>(hp.n_head_kv), static_cast<long long>(hp.head_dim));
-    std::printf("feed-forward:    %lld\n", static_cast<long long>(hp.n_ff));
+    const model::LayerWeights& l0 = m.layers().front();
+    std::printf("feed-forward:    %lld (%s%s%s)\n", static_cast<long long>(hp.n_ff),
+                model::ffn_kind_name(hp.ffn), l0.fused_gate_up ? ", fused gate/up in ffn_up" : "",
+                l0.ffn_down_b.empty() ? "" : ", with biases");
+    std::string attn = l0.fused_qkv ? "fused attn_qkv" : "separate q/k/v";
+    if (!l0.bq.empty()) attn += ", q/k/v biases";
+    if (!l0.bo.empty()) attn += ", output bias";
+    std::printf("attention:       %s, scale 1/sqrt(%lld)\n", attn.c_str(),
+                static_cast<long long>(hp.head_dim));
     if (hp.n_expert > 0)
         std::printf("experts:         %lld (%lld used per token)\n", static_cast<long long>(hp.n_expert),
                     static_cast<long long>(hp.n_expert_used));
     std::printf("rope:            %s, base %g, scale %g, %lld dims\n",
                 hp.rope_type == model::RopeType::kNeox ? "neox" : "normal", hp.rope_freq_base,
                 1.0 / hp.rope_freq_scale, static_cast<long long>(hp.n_rot));
-    std::printf("norm eps:        %g\n", hp.norm_eps);
+    if (m.has_rope_freqs()) std::printf("rope factors:    rope_freqs.weight (always applied)\n");
+    if (m.has_longrope()) {
+        const int64_t n_ctx = a.model.n_ctx > 0 ? a.model.n_ctx : hp.n_ctx_train;
+        std::printf("rope factors:    LongRoPE, original context %lld, attn factor %g; %s factors "
+                    "for a %lld-token context\n",
+                    static_cast<long long>(hp.n_ctx_orig), hp.rope_attn_factor,
+                    n_ctx > hp.n_ctx_orig ? "long" : "short", static_cast<long long>(n_ctx));
+    }
+    std::printf("norm:            %s%s, eps %g\n", model::norm_kind_name(hp.norm),
+                hp.norm == model::NormKind::kLayer ? " with bias" : "", hp.norm_eps);
+    if (hp.embd_scale != 1.0f) std::printf("embedding scale: %g (sqrt(n_embd))\n", hp.embd_scale);
     std::printf("output:          %s\n", m.tied_output() ? "tied to token_embd" : "separate output.weight");
 
     std::map<std::string, std::pair<int, int64_t>> by_type;

@@ -27,12 +27,17 @@ void add_synth_command(CLI::App& app, int& exit_code) {
     CLI::App* cmd = app.add_subcommand("synth", "Write a random-weight model GGUF (developer tool)");
     cmd->add_option("--vocab-from", a->o.vocab_from, "GGUF whose tokenizer is copied")->required();
     cmd->add_option("-o,--out", a->out, "Output GGUF")->required();
-    cmd->add_option("--arch", a->o.arch, "llama or qwen2")->check(CLI::IsMember({"llama", "qwen2"}));
+    cmd->add_option("--arch", a->o.arch, "llama, mistral, qwen2, phi3, gemma or starcoder2")
+        ->check(CLI::IsMember({"llama", "mistral", "qwen2", "phi3", "gemma", "starcoder2"}));
     cmd->add_option("--n-embd", a->o.n_embd, "Embedding width");
     cmd->add_option("--n-layer", a->o.n_layer, "Layers");
     cmd->add_option("--n-head", a->o.n_head, "Attention heads");
     cmd->add_option("--n-head-kv", a->o.n_head_kv, "KV heads");
     cmd->add_option("--n-ff", a->o.n_ff, "Feed-forward width (per expert)");
+    cmd->add_option("--head-dim", a->o.head_dim, "Head dimension (default n_embd / n_head)");
+    cmd->add_flag("--separate-qkv", a->o.separate_qkv, "phi3: attn_q/k/v instead of attn_qkv");
+    cmd->add_option("--longrope", a->o.longrope_orig_ctx,
+                    "phi3: write LongRoPE factors for this original context (< --ctx)");
     cmd->add_option("--n-expert", a->o.n_expert, "Experts (0 = dense)");
     cmd->add_option("--n-expert-used", a->o.n_expert_used, "Experts used per token");
     cmd->add_option("--ctx", a->o.n_ctx, "context_length metadata");

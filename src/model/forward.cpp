@@ -59,7 +59,22 @@ void Batch::add(int32_t token, int32_t pos, int32_t seq_index, bool want_logits)
     seq.push_back(seq_index);
 }
 
-Forward::Forward(const Model& model) : model_(model) {}
+Forward::Forward(const Model& model, int64_t n_ctx)
+    : model_(model), rope_factors_(model.rope_factors(n_ctx)) {}
+
+void Forward::norm_rows(const float* x, const std::vector<float>& w, const std::vector<float>& b,
+                        int64_t n, float* out) const {
+    const HParams& hp = model_.hparams();
+    const int64_t E = hp.n_embd;
+    for (int64_t i = 0; i < n; ++i) {
+        if (hp.norm == NormKind::kLayer) {
+            layer_norm(x + i * E, w.data(), b.empty() ? nullptr : b.data(), E, hp.norm_eps,
+                       out + i * E);
+        } else {
+            kernels::rms_norm(x + i * E, w.data(), E, hp.norm_eps, out + i * E);
+        }
+    }
+}
 
 void Forward::run(const Batch& b, kv::KvStorage& kv, float* logits) {
     const HParams& hp = model_.hparams();
@@ -79,17 +94,17 @@ void Forward::run(const Batch& b, kv::KvStorage& kv, float* logits) {
     const TensorView& emb = model_.token_embd();
     const auto to_float = kt.of(emb.type).to_float;
     for (int64_t i = 0; i < n; ++i) to_float(emb.row(b.tokens[static_cast<size_t>(i)]), x_.data() + i * E, E);
+    if (hp.embd_scale != 1.0f) kernels::vec_scale(x_.data(), hp.embd_scale, x_.data(), n * E);
 
     for (int64_t il = 0; il < hp.n_layer; ++il) {
         const LayerWeights& l = model_.layers()[static_cast<size_t>(il)];
-        for (int64_t i = 0; i < n; ++i)
-            kernels::rms_norm(x_.data() + i * E, l.attn_norm.data(), E, hp.norm_eps, xn_.data() + i * E);
+        norm_rows(x_.data(), l.attn_norm, l.attn_norm_b, n, xn_.data());
         attention(il, b, kv);
         kernels::matmul(l.wo, att_.data(), n, xn_.data(), pool, mm_scratch_, kt);
+        add_bias(xn_.data(), l.bo, n, E);
         kernels::vec_add(x_.data(), xn_.data(), x_.data(), n * E);
 
-        for (int64_t i = 0; i < n; ++i)
-            kernels::rms_norm(x_.data() + i * E, l.ffn_norm.data(), E, hp.norm_eps, xn_.data() + i * E);
+        norm_rows(x_.data(), l.ffn_norm, l.ffn_norm_b, n, xn_.data());
         if (hp.n_expert > 0) {
             feed_forward_moe(l, n);
         } else {
@@ -101,8 +116,8 @@ void Forward::run(const Batch& b, kv::KvStorage& kv, float* logits) {
     const int64_t rows = static_cast<int64_t>(b.logit_rows.size());
     if (rows == 0) return;
     for (int64_t r = 0; r < rows; ++r)
-        kernels::rms_norm(x_.data() + b.logit_rows[static_cast<size_t>(r)] * E, model_.output_norm().data(), E,
-                          hp.norm_eps, xn_.data() + r * E);
+        norm_rows(x_.data() + b.logit_rows[static_cast<size_t>(r)] * E, model_.output_norm(),
+                  model_.output_norm_b(), 1, xn_.data() + r * E);
     kernels::matmul(model_.output(), xn_.data(), rows, logits, pool, mm_scratch_, kt);
 }
 
@@ -129,9 +144,11 @@ void Forward::attention(int64_t il, const Batch& b, kv::KvStorage& kv) {
         const int64_t pos = b.positions[static_cast<size_t>(i)];
         max_kv = std::max(max_kv, pos + 1);
         for (int64_t h = 0; h < hp.n_head; ++h)
-            rope(q_.data() + i * Q + h * D, hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale, neox);
+            rope(q_.data() + i * Q + h * D, hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale,
+                 neox, rope_factors_, hp.rope_attn_factor);
         for (int64_t h = 0; h < hp.n_head_kv; ++h)
-            rope(k_.data() + i * KV + h * D, hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale, neox);
+            rope(k_.data() + i * KV + h * D, hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale,
+                 neox, rope_factors_, hp.rope_attn_factor);
         const auto& table = b.block_tables[static_cast<size_t>(b.seq[static_cast<size_t>(i)])];
         const int64_t block = table[static_cast<size_t>(pos / bs)], slot = pos % bs;
         if (f16) {
@@ -190,10 +207,25 @@ void Forward::feed_forward_dense(const LayerWeights& l, int64_t n) {
     const HParams& hp = model_.hparams();
     const auto& kt = kernels::kernels();
     ThreadPool& pool = model_.pool();
-    kernels::matmul(l.ffn_gate, xn_.data(), n, ffa_.data(), pool, mm_scratch_, kt);
-    kernels::matmul(l.ffn_up, xn_.data(), n, ffb_.data(), pool, mm_scratch_, kt);
-    kernels::silu_mul(ffa_.data(), ffb_.data(), ffa_.data(), n * hp.n_ff);
+    const int64_t F = hp.n_ff;
+    if (hp.ffn == FfnKind::kGelu) {  // no gate: gelu(up x + b)
+        kernels::matmul(l.ffn_up, xn_.data(), n, ffa_.data(), pool, mm_scratch_, kt);
+        add_bias(ffa_.data(), l.ffn_up_b, n, F);
+        kernels::gelu(ffa_.data(), ffa_.data(), n * F);
+    } else {
+        kernels::matmul(l.ffn_gate, xn_.data(), n, ffa_.data(), pool, mm_scratch_, kt);
+        kernels::matmul(l.ffn_up, xn_.data(), n, ffb_.data(), pool, mm_scratch_, kt);
+        add_bias(ffa_.data(), l.ffn_gate_b, n, F);
+        add_bias(ffb_.data(), l.ffn_up_b, n, F);
+        if (hp.ffn == FfnKind::kSwiGlu) {
+            kernels::silu_mul(ffa_.data(), ffb_.data(), ffa_.data(), n * F);
+        } else {  // GeGLU: gelu(gate) * up
+            kernels::gelu(ffa_.data(), ffa_.data(), n * F);
+            kernels::vec_mul(ffa_.data(), ffb_.data(), ffa_.data(), n * F);
+        }
+    }
     kernels::matmul(l.ffn_down, ffa_.data(), n, xn_.data(), pool, mm_scratch_, kt);
+    add_bias(xn_.data(), l.ffn_down_b, n, hp.n_embd);
 }
 
 void Forward::feed_forward_moe(const LayerWeights& l, int64_t n) {

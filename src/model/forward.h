@@ -25,9 +25,14 @@ struct Batch {
     void add(int32_t token, int32_t pos, int32_t seq_index, bool want_logits);
 };
 
+// One pass for every architecture in arch.h: what differs (norm kind and biases, FFN kind,
+// embedding scale, RoPE style and factors, fused tensors) is read from HParams and the bound
+// weights, never from the architecture's name.
 class Forward {
 public:
-    explicit Forward(const Model& model);
+    // n_ctx: the context this forward serves (<= 0: the model's n_ctx_train). It only picks
+    // LongRoPE's long or short factors (Model::rope_factors), fixed for the KV cache's life.
+    explicit Forward(const Model& model, int64_t n_ctx = 0);
 
     // Preconditions (checked by the callers at their boundary): token ids valid; every sequence's
     // block table covers its positions; within a sequence, rows come in increasing position
@@ -40,9 +45,13 @@ public:
 private:
     void attention(int64_t layer, const Batch& b, kv::KvStorage& kv);
     void feed_forward_dense(const LayerWeights& l, int64_t n);
+    // Row-wise norm of hp.norm kind: out[i] = norm(x[i]) * w (+ b), for n rows of n_embd.
+    void norm_rows(const float* x, const std::vector<float>& w, const std::vector<float>& b,
+                   int64_t n, float* out) const;
     void feed_forward_moe(const LayerWeights& l, int64_t n);
 
     const Model& model_;
+    const float* rope_factors_;  // [n_rot/2] or null
     std::vector<float> x_, xn_, q_, k_, v_, att_, ffa_, ffb_, scratch_;
     std::vector<uint8_t> mm_scratch_;
 };

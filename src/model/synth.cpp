@@ -11,6 +11,7 @@
 #include "base/thread_pool.h"
 #include "formats/gguf.h"
 #include "kernels/quantize.h"
+#include "model/arch.h"
 
 namespace tk::model {
 namespace {
@@ -43,26 +44,40 @@ void fill_random(float* dst, int64_t n, uint64_t state, float mean, float stddev
 }  // namespace
 
 Status write_synthetic_model(const SynthOptions& o, const std::string& out_path) {
-    if (o.arch != "llama" && o.arch != "qwen2") {
-        return make_error(ErrorCode::kInvalidArgument, "synth: --arch must be llama or qwen2");
+    const ArchTraits* arch = find_arch(o.arch);
+    if (arch == nullptr) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "synth: unknown --arch '" + o.arch +
+                              "' (supported: " + supported_arch_list() + ")");
     }
     if (o.n_embd <= 0 || o.n_layer <= 0 || o.n_head <= 0 || o.n_head_kv <= 0 || o.n_ff <= 0 ||
-        o.n_embd % o.n_head != 0 || o.n_head % o.n_head_kv != 0) {
+        o.head_dim < 0 || (o.head_dim == 0 && o.n_embd % o.n_head != 0) ||
+        o.n_head % o.n_head_kv != 0) {
         return make_error(ErrorCode::kInvalidArgument,
-                          "synth: need n_embd % n_head == 0 and n_head % n_head_kv == 0");
+                          "synth: need n_head % n_head_kv == 0 and, without --head-dim, "
+                          "n_embd % n_head == 0");
+    }
+    const int64_t D = o.head_dim > 0 ? o.head_dim : o.n_embd / o.n_head;
+    if (D % 2 != 0) return make_error(ErrorCode::kInvalidArgument, "synth: head_dim must be even");
+    if (o.n_expert > 0 && !arch->experts) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "synth: experts need --arch llama or mistral");
     }
     if (o.n_expert > 0 && (o.n_expert_used <= 0 || o.n_expert_used > o.n_expert)) {
         return make_error(ErrorCode::kInvalidArgument, "synth: need 0 < n_expert_used <= n_expert");
+    }
+    if (o.longrope_orig_ctx < 0 || (o.longrope_orig_ctx > 0 && !arch->rope_factors)) {
+        return make_error(ErrorCode::kInvalidArgument, "synth: LongRoPE factors need --arch phi3");
     }
     if (!kernels::can_quantize(o.type) && o.type != DType::kF32) {
         return make_error(ErrorCode::kInvalidArgument,
                           "synth: cannot write tensors of type " + std::string(dtype_name(o.type)));
     }
     const int64_t blk = dtype_block_elems(o.type);
-    if (o.n_embd % blk != 0 || o.n_ff % blk != 0) {
+    if (o.n_embd % blk != 0 || o.n_ff % blk != 0 || (o.n_head * D) % blk != 0) {
         return make_error(ErrorCode::kInvalidArgument,
-                          "synth: n_embd and n_ff must be multiples of " + std::to_string(blk) + " for " +
-                              std::string(dtype_name(o.type)));
+                          "synth: n_embd, n_ff and n_head * head_dim must be multiples of " +
+                              std::to_string(blk) + " for " + std::string(dtype_name(o.type)));
     }
     TK_ASSIGN_OR_RETURN(auto vocab, formats::GgufFile::open(o.vocab_from));
     const auto* tokens = vocab->get_string_array("tokenizer.ggml.tokens");
@@ -83,9 +98,30 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& out_path)
     w.set_u32(a + "feed_forward_length", static_cast<uint32_t>(o.n_ff));
     w.set_u32(a + "attention.head_count", static_cast<uint32_t>(o.n_head));
     w.set_u32(a + "attention.head_count_kv", static_cast<uint32_t>(o.n_head_kv));
-    w.set_u32(a + "rope.dimension_count", static_cast<uint32_t>(o.n_embd / o.n_head));
-    w.set_f32(a + "rope.freq_base", o.arch == "qwen2" ? 1000000.0f : 10000.0f);
-    w.set_f32(a + "attention.layer_norm_rms_epsilon", o.arch == "qwen2" ? 1e-6f : 1e-5f);
+    w.set_u32(a + "rope.dimension_count", static_cast<uint32_t>(D));
+    w.set_f32(a + "rope.freq_base", static_cast<float>(arch->default_rope_base));
+    const bool layer_norm = arch->norm == NormKind::kLayer;
+    if (layer_norm) {
+        w.set_f32(a + "attention.layer_norm_epsilon", 1e-5f);
+    } else {
+        w.set_f32(a + "attention.layer_norm_rms_epsilon",
+                  o.arch == "qwen2" || o.arch == "gemma" ? 1e-6f : 1e-5f);
+    }
+    if (o.head_dim > 0) {
+        w.set_u32(a + "attention.key_length", static_cast<uint32_t>(D));
+        w.set_u32(a + "attention.value_length", static_cast<uint32_t>(D));
+    }
+    if (arch->rope_factors) {
+        // As convert_hf_to_gguf's Phi3MiniModel: the original context, and with LongRoPE the
+        // attention factor sqrt(1 + ln(n_ctx / orig) / ln(orig)).
+        const int64_t orig = o.longrope_orig_ctx > 0 ? o.longrope_orig_ctx : o.n_ctx;
+        w.set_u32(a + "rope.scaling.original_context_length", static_cast<uint32_t>(orig));
+        if (o.longrope_orig_ctx > 0 && o.n_ctx > orig) {
+            const double scale = static_cast<double>(o.n_ctx) / static_cast<double>(orig);
+            const double attn = std::sqrt(1.0 + std::log(scale) / std::log(static_cast<double>(orig)));
+            w.set_f32(a + "rope.scaling.attn_factor", static_cast<float>(attn));
+        }
+    }
     if (o.n_expert > 0) {
         w.set_u32(a + "expert_count", static_cast<uint32_t>(o.n_expert));
         w.set_u32(a + "expert_used_count", static_cast<uint32_t>(o.n_expert_used));
@@ -132,25 +168,47 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& out_path)
         });
     };
 
-    const int64_t E = o.n_embd, F = o.n_ff, D = o.n_embd / o.n_head;
+    const int64_t E = o.n_embd, F = o.n_ff;
     const int64_t Q = o.n_head * D, KV = o.n_head_kv * D;
+    const bool tied = o.tied_output || o.arch == "gemma";
+    auto norm = [&](const std::string& base) {
+        vec(base + ".weight", E, 1.0f, 0.2f);
+        if (layer_norm) vec(base + ".bias", E, 0.0f, 0.2f);
+    };
     matrix("token_embd.weight", {n_vocab, E}, o.type);
-    vec("output_norm.weight", E, 1.0f, 0.2f);
-    if (!o.tied_output) matrix("output.weight", {n_vocab, E}, o.type);
+    norm("output_norm");
+    if (!tied) matrix("output.weight", {n_vocab, E}, o.type);
+    if (o.longrope_orig_ctx > 0) {
+        // Positive frequency divisors; long ones larger, as in Phi-3's configs.
+        vec("rope_factors_long.weight", D / 2, 4.0f, 1.0f);
+        vec("rope_factors_short.weight", D / 2, 1.5f, 0.2f);
+    }
+    const bool fused_qkv = arch->fused_qkv && !o.separate_qkv;
     for (int64_t i = 0; i < o.n_layer; ++i) {
         const std::string p = "blk." + std::to_string(i) + ".";
-        vec(p + "attn_norm.weight", E, 1.0f, 0.2f);
-        matrix(p + "attn_q.weight", {Q, E}, o.type);
-        matrix(p + "attn_k.weight", {KV, E}, o.type);
-        matrix(p + "attn_v.weight", {KV, E}, o.type);
+        norm(p + "attn_norm");
+        if (fused_qkv) {
+            matrix(p + "attn_qkv.weight", {Q + 2 * KV, E}, o.type);
+        } else {
+            matrix(p + "attn_q.weight", {Q, E}, o.type);
+            matrix(p + "attn_k.weight", {KV, E}, o.type);
+            matrix(p + "attn_v.weight", {KV, E}, o.type);
+        }
         matrix(p + "attn_output.weight", {E, Q}, o.type);
-        if (o.arch == "qwen2") {
+        if (arch->qkv_bias_required) {
             vec(p + "attn_q.bias", Q, 0.0f, 0.2f);
             vec(p + "attn_k.bias", KV, 0.0f, 0.2f);
             vec(p + "attn_v.bias", KV, 0.0f, 0.2f);
         }
-        vec(p + "ffn_norm.weight", E, 1.0f, 0.2f);
-        if (o.n_expert > 0) {
+        if (arch->other_bias_required) vec(p + "attn_output.bias", E, 0.0f, 0.2f);
+        norm(p + "ffn_norm");
+        if (arch->ffn == FfnKind::kGelu) {
+            matrix(p + "ffn_up.weight", {F, E}, o.type);
+            matrix(p + "ffn_down.weight", {E, F}, o.type);
+        } else if (arch->fused_gate_up) {
+            matrix(p + "ffn_up.weight", {2 * F, E}, o.type);  // gate rows, then up rows
+            matrix(p + "ffn_down.weight", {E, F}, o.type);
+        } else if (o.n_expert > 0) {
             matrix(p + "ffn_gate_inp.weight", {o.n_expert, E}, DType::kF32);
             matrix(p + "ffn_gate_exps.weight", {o.n_expert, F, E}, o.type);
             matrix(p + "ffn_up_exps.weight", {o.n_expert, F, E}, o.type);
@@ -159,6 +217,10 @@ Status write_synthetic_model(const SynthOptions& o, const std::string& out_path)
             matrix(p + "ffn_gate.weight", {F, E}, o.type);
             matrix(p + "ffn_up.weight", {F, E}, o.type);
             matrix(p + "ffn_down.weight", {E, F}, o.type);
+        }
+        if (arch->other_bias_required) {
+            vec(p + "ffn_up.bias", F, 0.0f, 0.2f);
+            vec(p + "ffn_down.bias", E, 0.0f, 0.2f);
         }
     }
     std::unique_ptr<ProgressBar> bar;
