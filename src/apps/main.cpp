@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     tk::apps::add_quantize_command(app, exit_code);
     tk::apps::add_perplexity_command(app, exit_code);
     tk::apps::add_serve_command(app, exit_code);
+    tk::apps::add_bench_command(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

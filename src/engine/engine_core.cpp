@@ -159,8 +159,8 @@ bool EngineCore::step() {
                               " tokens do not fit in the KV cache (" + std::to_string(pool_.n_blocks()) +
                               " blocks of " + std::to_string(pool_.block_size()) + ")"));
     }
-    if (plan_.seqs.empty() && scheduler_.n_running() == 0 && scheduler_.n_waiting() > 0 &&
-        plan_.n_preempted == 0) {
+    if (plan_.seqs.empty() && plan_.failed.empty() && plan_.n_preempted == 0 && scheduler_.n_running() == 0 &&
+        scheduler_.n_waiting() > 0) {
         // Nothing runs and the oldest waiting request cannot start: it never will.
         Sequence& s = *scheduler_.waiting().front();
         finish(s, FinishReason::kError,

@@ -1,4 +1,7 @@
+#include <string>
+
 #include "base/check.h"
+#include "base/log.h"
 #include "engine/runner.h"
 
 namespace tk::engine {
@@ -17,7 +20,11 @@ kv::KvConfig kv_config(const model::Model& m, int64_t n_blocks, int64_t block_si
 }  // namespace
 
 ModelRunner::ModelRunner(const model::Model& model, int64_t n_blocks, int64_t block_size, kv::KvType kv_type)
-    : forward_(model), kv_(kv_config(model, n_blocks, block_size, kv_type)) {}
+    : forward_(model), kv_(kv_config(model, n_blocks, block_size, kv_type)) {
+    log_info("KV cache: " + std::to_string(n_blocks) + " blocks of " + std::to_string(block_size) + " tokens (" +
+             std::to_string(n_blocks * block_size) + " tokens), " + kv::kv_type_name(kv_type) + ", " +
+             std::to_string(kv_.config().total_bytes() >> 20) + " MiB");
+}
 
 int32_t ModelRunner::n_vocab() const { return static_cast<int32_t>(forward_.model().hparams().n_vocab); }
 
