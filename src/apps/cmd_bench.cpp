@@ -29,9 +29,10 @@ struct BenchArgs {
 
 struct ParallelResult {
     int n_seqs = 0;
-    double prompt_tps = 0;  // all prompts submitted at once, until every sequence has its first token
-    double gen_tps = 0;     // generated tokens of all sequences per second once all are decoding
-    double gen_ratio = 0;   // gen_tps / gen_tps of one sequence through the engine
+    double prompt_tps =
+        0;               // all prompts submitted at once, until every sequence has its first token
+    double gen_tps = 0;  // generated tokens of all sequences per second once all are decoding
+    double gen_ratio = 0;  // gen_tps / gen_tps of one sequence through the engine
     std::vector<double> gen_samples;
 };
 
@@ -44,7 +45,7 @@ struct BenchResult {
     int threads = 0;
     std::string kv_type;
     int n_prompt = 0, n_gen = 0, reps = 0;
-    std::string load_avg;  // /proc/loadavg before the run: the machine may be shared
+    std::string load_avg;                // /proc/loadavg before the run: the machine may be shared
     double prompt_tps = 0, gen_tps = 0;  // one sequence through model::Session, medians
     std::vector<double> prompt_samples, gen_samples;
     int64_t max_batch_tokens = 0;
@@ -109,8 +110,9 @@ Status bench_parallel(const model::Model& m, const BenchArgs& a, int n_seqs, Par
     cfg.max_seqs = std::max<int64_t>(a.max_seqs > 0 ? a.max_seqs : n_seqs, 1);
     cfg.prefix_caching = false;  // random prompts share nothing; measure the plain path
     cfg.n_ctx = a.n_prompt + a.n_gen + 1;
-    engine::Engine eng(std::make_unique<engine::ModelRunner>(m, per_seq * n_seqs, kBlock, a.model.kv()),
-                       &m.tokenizer(), cfg);
+    engine::Engine eng(
+        std::make_unique<engine::ModelRunner>(m, per_seq * n_seqs, kBlock, a.model.kv()),
+        &m.tokenizer(), cfg);
     std::mt19937_64 rng(777 + static_cast<uint64_t>(n_seqs));
     std::vector<double> prompt_samples;
     for (int rep = 0; rep < a.reps; ++rep) {
@@ -146,7 +148,8 @@ Status bench_parallel(const model::Model& m, const BenchArgs& a, int n_seqs, Par
             for (const auto& x : t) decode_tokens += x > t_all_decoding ? 1 : 0;
         const double prefill_s = std::chrono::duration<double>(t_all_decoding - t_submit).count();
         const double decode_s = std::chrono::duration<double>(t_end - t_all_decoding).count();
-        prompt_samples.push_back(prefill_s > 0 ? static_cast<double>(n_seqs) * a.n_prompt / prefill_s : 0);
+        prompt_samples.push_back(
+            prefill_s > 0 ? static_cast<double>(n_seqs) * a.n_prompt / prefill_s : 0);
         out.gen_samples.push_back(decode_s > 0 ? static_cast<double>(decode_tokens) / decode_s : 0);
     }
     out.n_seqs = n_seqs;
@@ -160,24 +163,30 @@ void print_result(const BenchResult& r) {
                 r.model_path.c_str(), r.arch.c_str(), static_cast<long long>(r.n_layer),
                 static_cast<long long>(r.n_embd), r.file_bytes / 1073741824.0,
                 r.weight_bytes_per_token / 1073741824.0);
-    std::printf("threads: %d, kv: %s, load average before: %s\n", r.threads, r.kv_type.c_str(), r.load_avg.c_str());
-    std::printf("one sequence (median of %d): prompt %d tokens: %.2f tok/s; generate %d tokens: %.2f tok/s\n",
-                r.reps, r.n_prompt, r.prompt_tps, r.n_gen, r.gen_tps);
+    std::printf("threads: %d, kv: %s, load average before: %s\n", r.threads, r.kv_type.c_str(),
+                r.load_avg.c_str());
+    std::printf(
+        "one sequence (median of %d): prompt %d tokens: %.2f tok/s; generate %d tokens: %.2f "
+        "tok/s\n",
+        r.reps, r.n_prompt, r.prompt_tps, r.n_gen, r.gen_tps);
     if (r.parallel.empty()) return;
-    std::printf("engine, %d-token prompts, %d tokens each, max-batch-tokens %lld (median of %d):\n", r.n_prompt,
-                r.n_gen, static_cast<long long>(r.max_batch_tokens), r.reps);
+    std::printf("engine, %d-token prompts, %d tokens each, max-batch-tokens %lld (median of %d):\n",
+                r.n_prompt, r.n_gen, static_cast<long long>(r.max_batch_tokens), r.reps);
     std::printf("  %6s  %14s  %14s  %8s\n", "seqs", "prompt tok/s", "gen tok/s", "vs 1");
     for (const ParallelResult& p : r.parallel)
-        std::printf("  %6d  %14.2f  %14.2f  %7.2fx\n", p.n_seqs, p.prompt_tps, p.gen_tps, p.gen_ratio);
+        std::printf("  %6d  %14.2f  %14.2f  %7.2fx\n", p.n_seqs, p.prompt_tps, p.gen_tps,
+                    p.gen_ratio);
 }
 
 int run(const BenchArgs& a) {
     if (a.n_prompt < 1 || a.n_gen < 1 || a.reps < 1)
-        return report_error(make_error(ErrorCode::kInvalidArgument, "bench: -p, -n and -r must be at least 1"));
+        return report_error(
+            make_error(ErrorCode::kInvalidArgument, "bench: -p, -n and -r must be at least 1"));
     for (int n : a.parallel)
         if (n < 1 || n > 1024)
-            return report_error(make_error(ErrorCode::kInvalidArgument,
-                                           "bench: --parallel " + std::to_string(n) + " is outside 1..1024"));
+            return report_error(
+                make_error(ErrorCode::kInvalidArgument,
+                           "bench: --parallel " + std::to_string(n) + " is outside 1..1024"));
     BenchResult r;
     r.load_avg = read_load_avg();
     auto loaded = a.model.load();
@@ -208,7 +217,8 @@ int run(const BenchArgs& a) {
         if (!s.is_ok()) return report_error(s);
         r.parallel.push_back(p);
     }
-    for (ParallelResult& p : r.parallel) p.gen_ratio = r.parallel.front().gen_tps > 0 ? p.gen_tps / r.parallel.front().gen_tps : 0;
+    for (ParallelResult& p : r.parallel)
+        p.gen_ratio = r.parallel.front().gen_tps > 0 ? p.gen_tps / r.parallel.front().gen_tps : 0;
     print_result(r);
     return 0;
 }
@@ -217,16 +227,21 @@ int run(const BenchArgs& a) {
 
 void add_bench_command(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<BenchArgs>();
-    CLI::App* cmd = app.add_subcommand("bench", "Measure prompt and generation speed (and batching gain)");
+    CLI::App* cmd =
+        app.add_subcommand("bench", "Measure prompt and generation speed (and batching gain)");
     args->model.add_to(*cmd);
     cmd->add_option("-p,--n-prompt", args->n_prompt, "Prompt tokens (default 128)");
     cmd->add_option("-n,--n-gen", args->n_gen, "Generated tokens (default 64)");
-    cmd->add_option("-r,--repetitions", args->reps, "Repetitions; medians are reported (default 3)");
-    cmd->add_option("--parallel", args->parallel,
-                    "Concurrent sequences through the engine, e.g. 8 or 1,4,8,16 (ratio to 1 reported)")
+    cmd->add_option("-r,--repetitions", args->reps,
+                    "Repetitions; medians are reported (default 3)");
+    cmd->add_option(
+           "--parallel", args->parallel,
+           "Concurrent sequences through the engine, e.g. 8 or 1,4,8,16 (ratio to 1 reported)")
         ->delimiter(',');
-    cmd->add_option("--max-batch-tokens", args->max_batch_tokens, "Engine token budget per step (default 512)");
-    cmd->add_option("--max-seqs", args->max_seqs, "Engine sequence cap (default: the --parallel value)");
+    cmd->add_option("--max-batch-tokens", args->max_batch_tokens,
+                    "Engine token budget per step (default 512)");
+    cmd->add_option("--max-seqs", args->max_seqs,
+                    "Engine sequence cap (default: the --parallel value)");
     cmd->callback([args, &exit_code] { exit_code = run(*args); });
 }
 

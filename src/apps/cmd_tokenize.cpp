@@ -6,6 +6,7 @@
 
 #include "apps/cli.h"
 #include "formats/gguf.h"
+#include "formats/model_file.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tk::apps {
@@ -23,7 +24,7 @@ struct TokenizeArgs {
 int run(const TokenizeArgs& a) {
     if (!a.ids.empty() && !a.text.empty())
         return report_error(make_error(ErrorCode::kInvalidArgument, "give --text or --ids, not both"));
-    auto f = formats::GgufFile::open(a.model_path);
+    auto f = formats::open_tokenizer(a.model_path);
     if (!f.is_ok()) return report_error(f.status());
     auto tok = tokenizer::Tokenizer::from_gguf(**f);
     if (!tok.is_ok()) return report_error(tok.status());
@@ -60,7 +61,7 @@ int run(const TokenizeArgs& a) {
 void add_tokenize_command(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<TokenizeArgs>();
     CLI::App* cmd = app.add_subcommand("tokenize", "Tokenize text (JSON array of ids) or detokenize --ids");
-    cmd->add_option("-m,--model", args->model_path, "Model or vocab GGUF")->required();
+    cmd->add_option("-m,--model", args->model_path, "Model or vocabulary: GGUF, tokenizer.json, llama2.c tokenizer.bin")->required();
     cmd->add_option("--text", args->text, "Text to tokenize");
     cmd->add_option("--ids", args->ids, "Comma-separated ids to turn back into text");
     cmd->add_flag("--no-bos", args->no_bos, "Do not add BOS/EOS");

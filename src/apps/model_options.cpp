@@ -15,6 +15,10 @@ void ModelOptions::add_to(CLI::App& cmd, bool with_ctx, bool positional) {
         cmd.add_option("-m,--model", model_path, "Model file (GGUF)")->required();
     }
     cmd.add_option("-t,--threads", n_threads, "Threads (default: all cores)");
+    cmd.add_option("--isq", isq,
+                   "Quantize float weights while loading (Q4_K_M, Q8_0, Q4_K, ... as `tokamak quantize`)");
+    cmd.add_option("--tokenizer", tokenizer_path,
+                   "Vocabulary for models without one (llama2.c tokenizer.bin, tokenizer.json or GGUF)");
     if (with_ctx) {
         cmd.add_option("-c,--ctx-size", n_ctx, "Context size in tokens (default: the model's)");
         cmd.add_option("--kv-type", kv_type, "KV cache element type")
@@ -27,6 +31,8 @@ Result<std::unique_ptr<model::Model>> ModelOptions::load() const {
     Timer t;
     model::LoadOptions lo;
     lo.n_threads = n_threads;
+    lo.isq = isq;
+    lo.tokenizer_path = tokenizer_path;
     auto m = model::Model::load(model_path, lo);
     if (m.is_ok()) log_info("loaded " + model_path + " in " + std::to_string(t.seconds()) + " s");
     return m;

@@ -15,6 +15,8 @@ struct ModelOptions {
     int n_threads = 0;
     int64_t n_ctx = 0;
     std::string kv_type = "f16";
+    std::string isq;
+    std::string tokenizer_path;
 
     // positional: also accept the model path as the first positional argument (`tokamak info MODEL`).
     void add_to(CLI::App& cmd, bool with_ctx = true, bool positional = false);

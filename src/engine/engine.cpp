@@ -2,7 +2,8 @@
 
 namespace tk::engine {
 
-Engine::Engine(std::unique_ptr<Runner> runner, const tokenizer::Tokenizer* tok, const EngineConfig& cfg)
+Engine::Engine(std::unique_ptr<Runner> runner, const tokenizer::Tokenizer* tok,
+               const EngineConfig& cfg)
     : core_(std::move(runner), tok, cfg) {
     core_.set_step_end_hook([this] { refresh_stats(); });
     refresh_stats();
@@ -57,7 +58,8 @@ void Engine::loop() {
         {
             std::unique_lock lock(mu_);
             cv_.wait(lock, [&] {
-                return stop_ || !inbox_.empty() || !cancels_.empty() || (core_.has_work() && !stalled);
+                return stop_ || !inbox_.empty() || !cancels_.empty() ||
+                       (core_.has_work() && !stalled);
             });
             if (stop_) break;
             arrived.swap(inbox_);

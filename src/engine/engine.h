@@ -21,7 +21,8 @@ namespace tk::engine {
 
 class Engine {
 public:
-    Engine(std::unique_ptr<Runner> runner, const tokenizer::Tokenizer* tok, const EngineConfig& cfg);
+    Engine(std::unique_ptr<Runner> runner, const tokenizer::Tokenizer* tok,
+           const EngineConfig& cfg);
     // Cancels whatever is still running or waiting (final event "cancelled") and joins the loop.
     ~Engine();
     Engine(const Engine&) = delete;

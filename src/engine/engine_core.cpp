@@ -33,7 +33,8 @@ SchedulerConfig scheduler_config(const EngineConfig& c) {
 
 }  // namespace
 
-EngineCore::EngineCore(std::unique_ptr<Runner> runner, const tokenizer::Tokenizer* tok, const EngineConfig& cfg)
+EngineCore::EngineCore(std::unique_ptr<Runner> runner, const tokenizer::Tokenizer* tok,
+                       const EngineConfig& cfg)
     : runner_(std::move(runner)),
       tok_(tok),
       cfg_(resolve(cfg, *runner_)),
@@ -44,7 +45,8 @@ EngineCore::~EngineCore() { cancel_all(); }
 
 Status EngineCore::validate(const Request& r) const {
     const int32_t n_vocab = runner_->n_vocab();
-    if (r.prompt.empty()) return make_error(ErrorCode::kInvalidArgument, "request: the prompt is empty");
+    if (r.prompt.empty())
+        return make_error(ErrorCode::kInvalidArgument, "request: the prompt is empty");
     for (size_t i = 0; i < r.prompt.size(); ++i) {
         if (r.prompt[i] < 0 || r.prompt[i] >= n_vocab) {
             return make_error(ErrorCode::kInvalidArgument,
@@ -55,14 +57,15 @@ Status EngineCore::validate(const Request& r) const {
     }
     const int64_t n = static_cast<int64_t>(r.prompt.size());
     if (n >= cfg_.n_ctx) {
-        return make_error(ErrorCode::kOutOfRange,
-                          "request: the prompt has " + std::to_string(n) + " tokens but the context holds " +
-                              std::to_string(cfg_.n_ctx) + " (prompt and at least one generated token)");
+        return make_error(ErrorCode::kOutOfRange, "request: the prompt has " + std::to_string(n) +
+                                                      " tokens but the context holds " +
+                                                      std::to_string(cfg_.n_ctx) +
+                                                      " (prompt and at least one generated token)");
     }
     if (r.top_logprobs < 0 || r.top_logprobs > n_vocab) {
         return make_error(ErrorCode::kInvalidArgument,
-                          "request: top_logprobs " + std::to_string(r.top_logprobs) + " is outside 0.." +
-                              std::to_string(n_vocab));
+                          "request: top_logprobs " + std::to_string(r.top_logprobs) +
+                              " is outside 0.." + std::to_string(n_vocab));
     }
     return Status::ok();
 }
@@ -73,7 +76,8 @@ std::unique_ptr<Sequence> EngineCore::make_sequence(uint64_t id, Request r) cons
     s->req.prompt.clear();
     s->n_prompt = static_cast<int64_t>(s->tokens.size());
     s->usage.prompt_tokens = s->n_prompt;
-    s->root_hash = kv::BlockPool::root_hash(cfg_.model_identity ^ (s->req.cache_salt * 0x9E3779B97F4A7C15ull));
+    s->root_hash =
+        kv::BlockPool::root_hash(cfg_.model_identity ^ (s->req.cache_salt * 0x9E3779B97F4A7C15ull));
     if (tok_ != nullptr) s->decoder.emplace(*tok_);
     s->stream = std::make_shared<Stream>(id);
     return s;
@@ -138,7 +142,8 @@ void EngineCore::cancel_abandoned() {
     for (uint64_t id : scratch_ids_) finish(*scheduler_.find(id), FinishReason::kCancelled);
 }
 
-void EngineCore::emit_token(Sequence& s, int32_t id, const float* logits, Event::Clock::time_point now) {
+void EngineCore::emit_token(Sequence& s, int32_t id, const float* logits,
+                            Event::Clock::time_point now) {
     Event e;
     e.token = id;
     if (s.decoder) e.text = s.decoder->push(id);
@@ -154,13 +159,14 @@ bool EngineCore::step() {
     scheduler_.schedule(plan_);
     for (Sequence* s : plan_.failed) {
         finish(*s, FinishReason::kError,
-               make_error(ErrorCode::kResourceExhausted,
-                          "request " + std::to_string(s->id) + ": " + std::to_string(s->tokens.size()) +
-                              " tokens do not fit in the KV cache (" + std::to_string(pool_.n_blocks()) +
-                              " blocks of " + std::to_string(pool_.block_size()) + ")"));
+               make_error(
+                   ErrorCode::kResourceExhausted,
+                   "request " + std::to_string(s->id) + ": " + std::to_string(s->tokens.size()) +
+                       " tokens do not fit in the KV cache (" + std::to_string(pool_.n_blocks()) +
+                       " blocks of " + std::to_string(pool_.block_size()) + ")"));
     }
-    if (plan_.seqs.empty() && plan_.failed.empty() && plan_.n_preempted == 0 && scheduler_.n_running() == 0 &&
-        scheduler_.n_waiting() > 0) {
+    if (plan_.seqs.empty() && plan_.failed.empty() && plan_.n_preempted == 0 &&
+        scheduler_.n_running() == 0 && scheduler_.n_waiting() > 0) {
         // Nothing runs and the oldest waiting request cannot start: it never will.
         Sequence& s = *scheduler_.waiting().front();
         finish(s, FinishReason::kError,
@@ -182,7 +188,8 @@ bool EngineCore::step() {
         const int64_t last = static_cast<int64_t>(s.tokens.size()) - 1;
         for (int64_t j = 0; j < p.n_tokens; ++j) {
             const int64_t pos = s.n_computed + j;
-            batch_.add(s.tokens[static_cast<size_t>(pos)], static_cast<int32_t>(pos), si, pos == last);
+            batch_.add(s.tokens[static_cast<size_t>(pos)], static_cast<int32_t>(pos), si,
+                       pos == last);
         }
         last_step_.emplace_back(s.id, p.n_tokens);
     }
@@ -204,11 +211,13 @@ bool EngineCore::step() {
         if (cfg_.prefix_caching) s.table.publish_full(pool_, s.tokens, s.n_computed, s.root_hash);
         if (s.n_computed < static_cast<int64_t>(s.tokens.size())) continue;  // prefill chunk
         const float* lg = logits_.data() + row++ * static_cast<size_t>(V);
-        const int32_t id = s.sampler.sample(std::span<const float>(lg, static_cast<size_t>(V)), s.tokens);
+        const int32_t id =
+            s.sampler.sample(std::span<const float>(lg, static_cast<size_t>(V)), s.tokens);
         ++counters_.generated_tokens;
         ++s.usage.completion_tokens;
         const bool eog = tok_ != nullptr && !s.req.ignore_eos && tok_->is_eog(id);
-        if (eog || std::find(s.req.stop_tokens.begin(), s.req.stop_tokens.end(), id) != s.req.stop_tokens.end()) {
+        if (eog || std::find(s.req.stop_tokens.begin(), s.req.stop_tokens.end(), id) !=
+                       s.req.stop_tokens.end()) {
             s.finish = FinishReason::kStop;
             scratch_ids_.push_back(s.id);
             continue;

@@ -24,7 +24,7 @@ struct EngineConfig {
     int64_t max_seqs = 32;           // sequences running at once
     int64_t n_ctx = 0;               // longest sequence (prompt + output); <= 0: the model's
     bool prefix_caching = true;
-    uint64_t model_identity = 0;     // mixed into prefix hashes (model, adapter)
+    uint64_t model_identity = 0;  // mixed into prefix hashes (model, adapter)
 };
 
 struct EngineStats {
@@ -45,7 +45,8 @@ struct EngineStats {
 class EngineCore {
 public:
     // `tok` may be null (no text, no end-of-generation detection): the fake runner's case.
-    EngineCore(std::unique_ptr<Runner> runner, const tokenizer::Tokenizer* tok, const EngineConfig& cfg);
+    EngineCore(std::unique_ptr<Runner> runner, const tokenizer::Tokenizer* tok,
+               const EngineConfig& cfg);
     ~EngineCore();
 
     // The configuration in effect (n_ctx resolved and capped by the pool, max_seqs by the budget).

@@ -28,12 +28,14 @@ FakeRunner::FakeRunner(int32_t n_vocab, int64_t n_blocks, int64_t block_size, in
 }
 
 uint64_t FakeRunner::fingerprint(int32_t token, int32_t pos) {
-    return mix64((static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) | static_cast<uint32_t>(token));
+    return mix64((static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) |
+                 static_cast<uint32_t>(token));
 }
 
 void FakeRunner::logits_from_state(uint64_t h, float* logits) const {
     for (int32_t v = 0; v < n_vocab_; ++v)
-        logits[v] = static_cast<float>(mix64(h ^ (0xA5A5ull + static_cast<uint64_t>(v))) >> 40) * 0x1p-20f;
+        logits[v] =
+            static_cast<float>(mix64(h ^ (0xA5A5ull + static_cast<uint64_t>(v))) >> 40) * 0x1p-20f;
 }
 
 void FakeRunner::run(const model::Batch& b, float* logits) {
@@ -45,13 +47,15 @@ void FakeRunner::run(const model::Batch& b, float* logits) {
     counters_.max_rows = std::max(counters_.max_rows, n);
     // Like the real forward: every row's K/V is stored before any row attends.
     for (int64_t i = 0; i < n; ++i) {
-        const int32_t tok = b.tokens[static_cast<size_t>(i)], pos = b.positions[static_cast<size_t>(i)];
+        const int32_t tok = b.tokens[static_cast<size_t>(i)],
+                      pos = b.positions[static_cast<size_t>(i)];
         TK_CHECK(tok >= 0 && tok < n_vocab_ && pos >= 0 && pos < max_context_);
         const auto& table = b.block_tables[static_cast<size_t>(b.seq[static_cast<size_t>(i)])];
         TK_CHECK(pos / block_size_ < static_cast<int64_t>(table.size()));
         const int32_t blk = table[static_cast<size_t>(pos / block_size_)];
         TK_CHECK(blk >= 0 && blk < n_blocks_);
-        slots_[static_cast<size_t>(blk * block_size_ + pos % block_size_)] = {fingerprint(tok, pos), pos};
+        slots_[static_cast<size_t>(blk * block_size_ + pos % block_size_)] = {fingerprint(tok, pos),
+                                                                              pos};
     }
     for (size_t r = 0; r < b.logit_rows.size(); ++r) {
         const size_t i = static_cast<size_t>(b.logit_rows[r]);
@@ -59,8 +63,8 @@ void FakeRunner::run(const model::Batch& b, float* logits) {
         const auto& table = b.block_tables[static_cast<size_t>(b.seq[i])];
         uint64_t h = kSeed;
         for (int32_t t = 0; t <= pos; ++t) {
-            const Slot& s = slots_[static_cast<size_t>(table[static_cast<size_t>(t / block_size_)] * block_size_ +
-                                                       t % block_size_)];
+            const Slot& s = slots_[static_cast<size_t>(
+                table[static_cast<size_t>(t / block_size_)] * block_size_ + t % block_size_)];
             TK_CHECK(s.pos == t);  // a slot never written for this position: broken block table
             h = mix64(h ^ s.fingerprint);
         }
@@ -70,13 +74,15 @@ void FakeRunner::run(const model::Batch& b, float* logits) {
 
 void FakeRunner::copy_block(int32_t src, int32_t dst) {
     TK_CHECK(src >= 0 && src < n_blocks_ && dst >= 0 && dst < n_blocks_ && src != dst);
-    std::copy_n(slots_.begin() + src * block_size_, block_size_, slots_.begin() + dst * block_size_);
+    std::copy_n(slots_.begin() + src * block_size_, block_size_,
+                slots_.begin() + dst * block_size_);
     ++counters_.copies;
 }
 
 void FakeRunner::reference_logits(const std::vector<int32_t>& tokens, float* logits) const {
     uint64_t h = kSeed;
-    for (size_t t = 0; t < tokens.size(); ++t) h = mix64(h ^ fingerprint(tokens[t], static_cast<int32_t>(t)));
+    for (size_t t = 0; t < tokens.size(); ++t)
+        h = mix64(h ^ fingerprint(tokens[t], static_cast<int32_t>(t)));
     logits_from_state(h, logits);
 }
 

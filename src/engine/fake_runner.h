@@ -13,7 +13,8 @@ namespace tk::engine {
 
 class FakeRunner final : public Runner {
 public:
-    FakeRunner(int32_t n_vocab, int64_t n_blocks, int64_t block_size = 16, int64_t max_context = 4096);
+    FakeRunner(int32_t n_vocab, int64_t n_blocks, int64_t block_size = 16,
+               int64_t max_context = 4096);
 
     int32_t n_vocab() const override { return n_vocab_; }
     int64_t max_context() const override { return max_context_; }

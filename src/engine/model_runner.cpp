@@ -7,7 +7,8 @@
 namespace tk::engine {
 namespace {
 
-kv::KvConfig kv_config(const model::Model& m, int64_t n_blocks, int64_t block_size, kv::KvType type) {
+kv::KvConfig kv_config(const model::Model& m, int64_t n_blocks, int64_t block_size,
+                       kv::KvType type) {
     kv::KvConfig c;
     c.n_layer = m.hparams().n_layer;
     c.kv_dim = m.hparams().kv_dim();
@@ -19,18 +20,24 @@ kv::KvConfig kv_config(const model::Model& m, int64_t n_blocks, int64_t block_si
 
 }  // namespace
 
-ModelRunner::ModelRunner(const model::Model& model, int64_t n_blocks, int64_t block_size, kv::KvType kv_type)
+ModelRunner::ModelRunner(const model::Model& model, int64_t n_blocks, int64_t block_size,
+                         kv::KvType kv_type)
     : forward_(model), kv_(kv_config(model, n_blocks, block_size, kv_type)) {
-    log_info("KV cache: " + std::to_string(n_blocks) + " blocks of " + std::to_string(block_size) + " tokens (" +
-             std::to_string(n_blocks * block_size) + " tokens), " + kv::kv_type_name(kv_type) + ", " +
-             std::to_string(kv_.config().total_bytes() >> 20) + " MiB");
+    log_info("KV cache: " + std::to_string(n_blocks) + " blocks of " + std::to_string(block_size) +
+             " tokens (" + std::to_string(n_blocks * block_size) + " tokens), " +
+             kv::kv_type_name(kv_type) + ", " + std::to_string(kv_.config().total_bytes() >> 20) +
+             " MiB");
 }
 
-int32_t ModelRunner::n_vocab() const { return static_cast<int32_t>(forward_.model().hparams().n_vocab); }
+int32_t ModelRunner::n_vocab() const {
+    return static_cast<int32_t>(forward_.model().hparams().n_vocab);
+}
 
 int64_t ModelRunner::max_context() const { return forward_.model().hparams().n_ctx_train; }
 
-void ModelRunner::run(const model::Batch& batch, float* logits) { forward_.run(batch, kv_, logits); }
+void ModelRunner::run(const model::Batch& batch, float* logits) {
+    forward_.run(batch, kv_, logits);
+}
 
 void ModelRunner::copy_block(int32_t src, int32_t dst) { kv_.copy_block(src, dst); }
 

@@ -13,12 +13,13 @@ namespace tk::engine {
 struct Request {
     std::vector<int32_t> prompt;  // token ids, BOS included if the model wants one
     sampling::SamplerParams sampling;
-    int64_t max_tokens = 256;     // <= 0: until a stop token or the context is full
-    std::vector<int32_t> stop_tokens;  // extra end tokens (the model's end-of-generation always stops)
-    bool ignore_eos = false;      // benchmarks: only max_tokens and stop_tokens end the request
-    bool logprobs = false;        // report the sampled token's log-probability
-    int top_logprobs = 0;         // and the k most likely tokens (implies logprobs)
-    uint64_t cache_salt = 0;      // requests share cached prefixes only with equal salts
+    int64_t max_tokens = 256;  // <= 0: until a stop token or the context is full
+    // Extra end tokens (the model's end-of-generation tokens always stop, unless ignore_eos).
+    std::vector<int32_t> stop_tokens;
+    bool ignore_eos = false;  // benchmarks: only max_tokens and stop_tokens end the request
+    bool logprobs = false;    // report the sampled token's log-probability
+    int top_logprobs = 0;     // and the k most likely tokens (implies logprobs)
+    uint64_t cache_salt = 0;  // requests share cached prefixes only with equal salts
 };
 
 enum class FinishReason { kNone, kStop, kLength, kCancelled, kError };
@@ -40,8 +41,8 @@ struct Event {
     float logprob = 0.0f;
     std::vector<sampling::TokenProb> top_logprobs;
     FinishReason finish = FinishReason::kNone;
-    Usage usage;     // final event only
-    Status error;    // final event with kError only
+    Usage usage;             // final event only
+    Status error;            // final event with kError only
     Clock::time_point time;  // when the engine step that produced it ended
 
     bool is_final() const { return finish != FinishReason::kNone; }

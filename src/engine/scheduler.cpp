@@ -37,7 +37,8 @@ std::unique_ptr<Sequence> Scheduler::remove(uint64_t id) {
     if (auto it = std::find_if(running_.begin(), running_.end(), match); it != running_.end()) {
         out = std::move(*it);
         running_.erase(it);
-    } else if (auto wt = std::find_if(waiting_.begin(), waiting_.end(), match); wt != waiting_.end()) {
+    } else if (auto wt = std::find_if(waiting_.begin(), waiting_.end(), match);
+               wt != waiting_.end()) {
         out = std::move(*wt);
         waiting_.erase(wt);
     }
@@ -50,7 +51,9 @@ std::unique_ptr<Sequence> Scheduler::remove(uint64_t id) {
 
 int64_t Scheduler::tokens_that_fit(const Sequence& s, int64_t n) const {
     const int64_t avail = pool_.n_available();
-    const auto fits = [&](int64_t m) { return s.table.blocks_needed(pool_, s.n_computed, s.n_computed + m) <= avail; };
+    const auto fits = [&](int64_t m) {
+        return s.table.blocks_needed(pool_, s.n_computed, s.n_computed + m) <= avail;
+    };
     if (fits(n)) return n;
     // blocks_needed grows with m: binary search the largest m that fits.
     int64_t lo = 0, hi = n;  // fits(lo) holds, fits(hi) does not
@@ -135,7 +138,8 @@ void Scheduler::schedule(StepPlan& plan) {
 
     // Pass 3: admit waiting sequences, unless this step had to preempt (memory is tight).
     if (plan.n_preempted > 0 || !plan.failed.empty()) return;
-    while (!waiting_.empty() && budget > 0 && static_cast<int64_t>(running_.size()) < cfg_.max_seqs) {
+    while (!waiting_.empty() && budget > 0 &&
+           static_cast<int64_t>(running_.size()) < cfg_.max_seqs) {
         Sequence& s = *waiting_.front();
         int64_t matched = 0;
         if (cfg_.prefix_caching) matched = s.table.match_prefix(pool_, s.tokens, s.root_hash);

@@ -72,7 +72,7 @@ private:
     kv::BlockPool& pool_;
     std::deque<std::unique_ptr<Sequence>> waiting_;
     std::vector<std::unique_ptr<Sequence>> running_;  // admission order
-    std::vector<Sequence*> snapshot_;  // reused each step
+    std::vector<Sequence*> snapshot_;                 // reused each step
     int64_t preemptions_ = 0;
 };
 

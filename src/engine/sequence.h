@@ -30,7 +30,7 @@ struct Sequence {
     std::shared_ptr<Stream> stream;
     Usage usage;
     bool admitted_once = false;
-    bool running = false;  // in the scheduler's running list (else waiting)
+    bool running = false;                       // in the scheduler's running list (else waiting)
     FinishReason finish = FinishReason::kNone;  // decided during a step, applied at its end
     int64_t preemptions = 0;
 

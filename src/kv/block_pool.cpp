@@ -131,7 +131,8 @@ uint64_t BlockPool::chain_hash(uint64_t prev, std::span<const int32_t> tokens) {
     return mix64(h ^ tokens.size());
 }
 
-bool BlockPool::publish(int32_t block, uint64_t prev, uint64_t hash, std::span<const int32_t> tokens) {
+bool BlockPool::publish(int32_t block, uint64_t prev, uint64_t hash,
+                        std::span<const int32_t> tokens) {
     TK_CHECK(static_cast<int64_t>(tokens.size()) == block_size_);
     TK_CHECK(ref_[idx(block)] > 0);
     if (published_[idx(block)]) return hash_[idx(block)] == hash;
@@ -139,7 +140,8 @@ bool BlockPool::publish(int32_t block, uint64_t prev, uint64_t hash, std::span<c
     published_[idx(block)] = 1;
     hash_[idx(block)] = hash;
     prev_hash_[idx(block)] = prev;
-    std::copy(tokens.begin(), tokens.end(), tokens_.begin() + static_cast<int64_t>(idx(block)) * block_size_);
+    std::copy(tokens.begin(), tokens.end(),
+              tokens_.begin() + static_cast<int64_t>(idx(block)) * block_size_);
     return true;
 }
 
@@ -155,7 +157,8 @@ int32_t BlockPool::lookup(uint64_t prev, uint64_t hash, std::span<const int32_t>
     if (it == by_hash_.end()) return kNone;
     const int32_t b = it->second;
     if (prev_hash_[idx(b)] != prev || static_cast<int64_t>(tokens.size()) != block_size_ ||
-        !std::equal(tokens.begin(), tokens.end(), tokens_.begin() + static_cast<int64_t>(idx(b)) * block_size_)) {
+        !std::equal(tokens.begin(), tokens.end(),
+                    tokens_.begin() + static_cast<int64_t>(idx(b)) * block_size_)) {
         return kNone;
     }
     retain(b);

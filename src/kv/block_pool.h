@@ -23,17 +23,19 @@ namespace tk::kv {
 
 struct BlockPoolStats {
     int64_t total = 0;
-    int64_t free = 0;    // never-cached blocks ready to hand out
-    int64_t cached = 0;  // unreferenced published blocks (reusable by hash, evictable)
-    int64_t used = 0;    // referenced by at least one sequence
+    int64_t free = 0;           // never-cached blocks ready to hand out
+    int64_t cached = 0;         // unreferenced published blocks (reusable by hash, evictable)
+    int64_t used = 0;           // referenced by at least one sequence
     int64_t prompt_tokens = 0;  // prompt tokens looked up in the prefix cache
     int64_t hit_tokens = 0;     // of those, tokens whose K/V came from the cache
     int64_t evictions = 0;
-    int64_t copies = 0;         // copy-on-write block copies
+    int64_t copies = 0;  // copy-on-write block copies
 
     int64_t available() const { return free + cached; }
     double hit_rate() const {
-        return prompt_tokens > 0 ? static_cast<double>(hit_tokens) / static_cast<double>(prompt_tokens) : 0.0;
+        return prompt_tokens > 0
+                   ? static_cast<double>(hit_tokens) / static_cast<double>(prompt_tokens)
+                   : 0.0;
     }
 };
 
@@ -58,7 +60,9 @@ public:
     int32_t ref_count(int32_t block) const { return ref_[idx(block)]; }
     bool is_published(int32_t block) const { return published_[idx(block)] != 0; }
     // Writable in place: ours alone and not visible to prefix lookups.
-    bool is_writable(int32_t block) const { return ref_[idx(block)] == 1 && !published_[idx(block)]; }
+    bool is_writable(int32_t block) const {
+        return ref_[idx(block)] == 1 && !published_[idx(block)];
+    }
 
     // Hash chain. `identity` separates caches of different weights (model, adapter); 0 if none.
     static uint64_t root_hash(uint64_t identity);

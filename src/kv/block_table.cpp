@@ -34,7 +34,8 @@ int64_t BlockTable::blocks_needed(const BlockPool& pool, int64_t begin, int64_t 
     return need;
 }
 
-bool BlockTable::prepare(BlockPool& pool, int64_t begin, int64_t end, std::vector<BlockCopy>& copies) {
+bool BlockTable::prepare(BlockPool& pool, int64_t begin, int64_t end,
+                         std::vector<BlockCopy>& copies) {
     if (end <= begin) return true;
     const int64_t bs = pool.block_size();
     const int64_t first = begin / bs, last = (end - 1) / bs;
@@ -65,7 +66,8 @@ void BlockTable::publish_full(BlockPool& pool, std::span<const int32_t> tokens, 
     for (int64_t k = n_published_; k < n_full; ++k) {
         const auto blk = tokens.subspan(static_cast<size_t>(k * bs), static_cast<size_t>(bs));
         const uint64_t prev = k == 0 ? root : hashes_[static_cast<size_t>(k - 1)];
-        if (k >= static_cast<int64_t>(hashes_.size())) hashes_.push_back(BlockPool::chain_hash(prev, blk));
+        if (k >= static_cast<int64_t>(hashes_.size()))
+            hashes_.push_back(BlockPool::chain_hash(prev, blk));
         pool.publish(blocks_[static_cast<size_t>(k)], prev, hashes_[static_cast<size_t>(k)], blk);
     }
     n_published_ = std::max(n_published_, n_full);

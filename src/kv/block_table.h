@@ -41,7 +41,8 @@ public:
 
     // Publishes the full blocks among the first n_computed positions of `tokens` (whose K/V are
     // written) that are not yet published, extending the hash chain.
-    void publish_full(BlockPool& pool, std::span<const int32_t> tokens, int64_t n_computed, uint64_t root);
+    void publish_full(BlockPool& pool, std::span<const int32_t> tokens, int64_t n_computed,
+                      uint64_t root);
 
     // Drops every reference and empties the table.
     void release_all(BlockPool& pool);

@@ -22,7 +22,7 @@ kv::KvConfig session_kv_config(const Model& m, int64_t n_ctx, KvType type) {
 }  // namespace
 
 Session::Session(const Model& model, int64_t n_ctx, KvType kv_type)
-    : forward_(model),
+    : forward_(model, n_ctx > 0 ? n_ctx : model.hparams().n_ctx_train),
       n_ctx_(n_ctx > 0 ? n_ctx : model.hparams().n_ctx_train),
       kv_(session_kv_config(model, n_ctx_, kv_type)),
       block_table_(static_cast<size_t>(kv_.n_blocks())) {

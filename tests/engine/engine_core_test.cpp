@@ -1,11 +1,12 @@
 // Scheduler and engine step logic with the fake runner, driven step by step (deterministic).
+#include "engine/engine_core.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <random>
 #include <set>
 
-#include "engine/engine_core.h"
 #include "engine/fake_runner.h"
 #include "engine_test_util.h"
 
@@ -36,7 +37,8 @@ struct Fixture {
         for (size_t i = 0; i < requests.size(); ++i) {
             EXPECT_EQ(outs[i].finals, 1) << "request " << i;
             if (outs[i].finish == FinishReason::kCancelled) continue;
-            EXPECT_EQ(outs[i].tokens, fake_reference(fake, requests[i], core.config().n_ctx)) << "request " << i;
+            EXPECT_EQ(outs[i].tokens, fake_reference(fake, requests[i], core.config().n_ctx))
+                << "request " << i;
         }
     }
 
@@ -77,7 +79,8 @@ TEST(EngineCore, AdmissionRespectsSequenceCapAndArrivalOrder) {
     EXPECT_EQ(f.core.last_step()[1].first, 2u);
     EXPECT_EQ(f.core.stats().running, 2);
     EXPECT_EQ(f.core.stats().waiting, 2);
-    // Request 1 ends after 3 tokens; in that same step request 3 cannot start (cap), next step it does.
+    // Request 1 ends after 3 tokens; in that same step request 3 cannot start (cap), next step it
+    // does.
     std::set<uint64_t> seen;
     for (int i = 0; i < 1000 && f.core.has_work(); ++i) {
         f.core.step();
@@ -147,7 +150,8 @@ TEST(EngineCore, PreemptionRecomputesAndOutputIsUnchanged) {
         sampled.temperature = 0.9f;
         sampled.seed = 42;
         for (int i = 0; i < 4; ++i)
-            f.submit(make_request(random_prompt(rng, 6, kVocab), 20, i % 2 ? sampled : testing::greedy()));
+            f.submit(make_request(random_prompt(rng, 6, kVocab), 20,
+                                  i % 2 ? sampled : testing::greedy()));
         f.run();
         EXPECT_GT(f.core.stats().preemptions, 0);
         f.expect_reference_outputs();
@@ -180,7 +184,8 @@ TEST(EngineCore, CancelFreesBlocksAtOnce) {
     testing::drain(*a, oa);
     EXPECT_EQ(oa.finals, 1);
     EXPECT_EQ(oa.finish, FinishReason::kCancelled);
-    EXPECT_EQ(oa.usage.completion_tokens, 2);  // prefilled and sampled in step 1, one more in step 2
+    EXPECT_EQ(oa.usage.completion_tokens,
+              2);  // prefilled and sampled in step 1, one more in step 2
     EXPECT_TRUE(f.core.cancel(b->id()));
     EXPECT_TRUE(f.core.cancel(c->id()));
     testing::expect_no_blocks_in_use(f.core);

@@ -91,7 +91,8 @@ inline void expect_no_blocks_in_use(const EngineCore& core) {
     const kv::BlockPoolStats s = core.pool().stats();
     EXPECT_EQ(s.used, 0);
     EXPECT_EQ(s.available(), s.total);
-    for (int32_t b = 0; b < core.pool().n_blocks(); ++b) EXPECT_EQ(core.pool().ref_count(b), 0) << "block " << b;
+    for (int32_t b = 0; b < core.pool().n_blocks(); ++b)
+        EXPECT_EQ(core.pool().ref_count(b), 0) << "block " << b;
 }
 
 }  // namespace tk::engine::testing

@@ -74,12 +74,14 @@ TEST(Engine, ConcurrentClientsGetTheirOwnOutputs) {
         for (int i = 0; i < kPerThread; ++i) {
             const Outcome& o = outs[static_cast<size_t>(t)][static_cast<size_t>(i)];
             EXPECT_EQ(o.finals, 1);
-            EXPECT_EQ(o.tokens, fake_reference(ref_runner, reqs[static_cast<size_t>(t)][static_cast<size_t>(i)],
+            EXPECT_EQ(o.tokens, fake_reference(ref_runner,
+                                               reqs[static_cast<size_t>(t)][static_cast<size_t>(i)],
                                                engine.config().n_ctx));
             ASSERT_FALSE(o.events.empty());
             EXPECT_TRUE(o.events.back().is_final());
             // Event times never go backwards within a stream.
-            for (size_t k = 1; k < o.events.size(); ++k) EXPECT_LE(o.events[k - 1].time, o.events[k].time);
+            for (size_t k = 1; k < o.events.size(); ++k)
+                EXPECT_LE(o.events[k - 1].time, o.events[k].time);
         }
     // Every final event was pushed after its blocks were freed; the last one saw them all free.
     const EngineStats st = engine.stats();
@@ -140,7 +142,6 @@ TEST(Engine, DroppedStreamIsCancelledAndNotifyFires) {
 TEST(Engine, ShutdownCancelsRequestsInFlight) {
     std::shared_ptr<Stream> a, b;
     {
-
         Engine engine(endless_runner(), nullptr, EngineConfig{});
         a = *engine.submit(make_request({1, 2, 3}, 0));
         b = *engine.submit(make_request({1, 2, 4}, 0));

@@ -45,11 +45,12 @@ std::vector<std::string> sample_texts(int n) {
 }
 
 // Greedy continuation through model::Session, stopping at end-of-generation like the engine.
-std::vector<int32_t> session_greedy(const model::Model& m, const std::vector<int32_t>& prompt, int n,
-                                    kv::KvType kv) {
+std::vector<int32_t> session_greedy(const model::Model& m, const std::vector<int32_t>& prompt,
+                                    int n, kv::KvType kv) {
     model::Session s(m, 512, kv);
     std::vector<float> logits;
-    EXPECT_TRUE(s.decode(prompt.data(), static_cast<int64_t>(prompt.size()), false, logits).is_ok());
+    EXPECT_TRUE(
+        s.decode(prompt.data(), static_cast<int64_t>(prompt.size()), false, logits).is_ok());
     std::vector<int32_t> out;
     for (int i = 0; i < n; ++i) {
         const int32_t id = sampling::argmax(logits);
@@ -114,14 +115,15 @@ TEST_P(ModelEngineTest, ConcurrentGreedyEqualsOneAtATime) {
     }
     for (size_t i = 0; i < prompts.size(); ++i) {
         const Collected c = read_all(*streams[i]);
-        EXPECT_EQ(c.tokens, expected[i]) << "prompt " << i << " (" << prompts[i].size() << " tokens)";
+        EXPECT_EQ(c.tokens, expected[i])
+            << "prompt " << i << " (" << prompts[i].size() << " tokens)";
         // The random-weight models emit stray bytes, which the stream decoder turns into U+FFFD.
         if (GetParam().find("stories") != std::string::npos) {
             EXPECT_EQ(c.text, m->tokenizer().detokenize(c.tokens, false, false));
         }
         EXPECT_EQ(c.usage.prompt_tokens, static_cast<int64_t>(prompts[i].size()));
-        EXPECT_EQ(c.usage.completion_tokens,
-                  static_cast<int64_t>(c.tokens.size()) + (c.finish == FinishReason::kStop ? 1 : 0));
+        EXPECT_EQ(c.usage.completion_tokens, static_cast<int64_t>(c.tokens.size()) +
+                                                 (c.finish == FinishReason::kStop ? 1 : 0));
         for (float lp : c.logprobs) EXPECT_LE(lp, 0.0f);
     }
     const EngineStats st = engine.stats();
@@ -168,8 +170,10 @@ TEST_P(ModelEngineTest, PrefixCachedAndChunkedEqualUncachedSinglePrefill) {
         ASSERT_EQ(cached[i].logprobs.size(), plain[i].logprobs.size());
         ASSERT_EQ(chunked[i].logprobs.size(), plain[i].logprobs.size());
         for (size_t k = 0; k < plain[i].logprobs.size(); ++k) {
-            EXPECT_NEAR(cached[i].logprobs[k], plain[i].logprobs[k], 1e-4) << "request " << i << " token " << k;
-            EXPECT_NEAR(chunked[i].logprobs[k], plain[i].logprobs[k], 1e-4) << "request " << i << " token " << k;
+            EXPECT_NEAR(cached[i].logprobs[k], plain[i].logprobs[k], 1e-4)
+                << "request " << i << " token " << k;
+            EXPECT_NEAR(chunked[i].logprobs[k], plain[i].logprobs[k], 1e-4)
+                << "request " << i << " token " << k;
         }
     }
     EXPECT_EQ(plain[0].tokens, session_greedy(*m, base, 12, kv::KvType::kF16));
@@ -190,7 +194,8 @@ INSTANTIATE_TEST_SUITE_P(Models, ModelEngineTest,
 class OracleBatchedTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(OracleBatchedTest, LogitsMatchLlamaCppThroughPagedBatches) {
-    const nlohmann::json ref = tk::testing::read_json(tk::testing::shared_path("reference/logits/" + GetParam()));
+    const nlohmann::json ref =
+        tk::testing::read_json(tk::testing::shared_path("reference/logits/" + GetParam()));
     auto m = load(ref["model_path"].get<std::string>());
     ASSERT_NE(m, nullptr);
     const auto tokens = ref["tokens"].get<std::vector<int32_t>>();
@@ -208,7 +213,8 @@ TEST_P(OracleBatchedTest, LogitsMatchLlamaCppThroughPagedBatches) {
         ta.push_back(pool.allocate());
     }
     pool.release(spare);
-    const std::vector<int32_t> other = {1, 403, 407, 261, 378, 13, 300, 301, 302, 303, 304, 305, 306, 307};
+    const std::vector<int32_t> other = {1,   403, 407, 261, 378, 13,  300,
+                                        301, 302, 303, 304, 305, 306, 307};
 
     std::vector<float> got(static_cast<size_t>(n * V));
     std::vector<float> scratch;
@@ -219,26 +225,32 @@ TEST_P(OracleBatchedTest, LogitsMatchLlamaCppThroughPagedBatches) {
         const int32_t sb = batch.add_sequence(tb);
         const int32_t sa = batch.add_sequence(ta);
         const int64_t b_hi = lo == 0 ? 9 : static_cast<int64_t>(other.size());
-        for (int64_t p = b_done; p < b_hi; ++p) batch.add(other[static_cast<size_t>(p)], static_cast<int32_t>(p), sb, true);
+        for (int64_t p = b_done; p < b_hi; ++p)
+            batch.add(other[static_cast<size_t>(p)], static_cast<int32_t>(p), sb, true);
         b_done = b_hi;
-        for (int64_t p = lo; p < hi; ++p) batch.add(tokens[static_cast<size_t>(p)], static_cast<int32_t>(p), sa, true);
+        for (int64_t p = lo; p < hi; ++p)
+            batch.add(tokens[static_cast<size_t>(p)], static_cast<int32_t>(p), sa, true);
         scratch.resize(batch.logit_rows.size() * static_cast<size_t>(V));
         runner.run(batch, scratch.data());
         const size_t first_a = batch.logit_rows.size() - static_cast<size_t>(hi - lo);
-        std::copy(scratch.begin() + static_cast<std::ptrdiff_t>(first_a * static_cast<size_t>(V)), scratch.end(),
-                  got.begin() + lo * V);
+        std::copy(scratch.begin() + static_cast<std::ptrdiff_t>(first_a * static_cast<size_t>(V)),
+                  scratch.end(), got.begin() + lo * V);
     }
     double max_d = 0;
     for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < V; ++j)
-            max_d = std::max(max_d, std::abs(static_cast<double>(got[static_cast<size_t>(i * V + j)]) -
-                                             ref["logits"][static_cast<size_t>(i)][static_cast<size_t>(j)].get<double>()));
+            max_d = std::max(
+                max_d,
+                std::abs(
+                    static_cast<double>(got[static_cast<size_t>(i * V + j)]) -
+                    ref["logits"][static_cast<size_t>(i)][static_cast<size_t>(j)].get<double>()));
     EXPECT_LT(max_d, 1e-3) << GetParam();
 }
 
 INSTANTIATE_TEST_SUITE_P(KvF32, OracleBatchedTest,
                          ::testing::Values("stories260K.kvf32.json", "tiny-llama-F32.kvf32.json",
-                                           "tiny-qwen2-F32.kvf32.json", "tiny-mixtral-F32.kvf32.json"),
+                                           "tiny-qwen2-F32.kvf32.json",
+                                           "tiny-mixtral-F32.kvf32.json"),
                          [](const auto& info) {
                              std::string s = info.param;
                              for (char& c : s)

@@ -1,5 +1,7 @@
 // Block pool: free list, reference counts, prefix hashing, LRU eviction, copy-on-write, and the
 // per-sequence BlockTable built on it.
+#include "kv/block_pool.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 #include <set>
 #include <vector>
 
-#include "kv/block_pool.h"
 #include "kv/block_table.h"
 #include "kv/kv_storage.h"
 
@@ -293,12 +294,14 @@ TEST(BlockTable, RandomTablesNeverLeak) {
             computed[i] = 0;
             toks[i].clear();
             const int n = 1 + static_cast<int>(rng() % 20);
-            for (int k = 0; k < n; ++k) toks[i].push_back(static_cast<int32_t>(rng() % 3));  // many shared prefixes
+            for (int k = 0; k < n; ++k)
+                toks[i].push_back(static_cast<int32_t>(rng() % 3));  // many shared prefixes
             computed[i] = std::min<int64_t>(tables[i].match_prefix(pool, toks[i], root), n - 1);
         } else if (!toks[i].empty()) {
             const int64_t end = std::min<int64_t>(computed[i] + 1 + static_cast<int64_t>(rng() % 6),
                                                   static_cast<int64_t>(toks[i].size()));
-            if (end > computed[i] && tables[i].blocks_needed(pool, computed[i], end) <= pool.n_available()) {
+            if (end > computed[i] &&
+                tables[i].blocks_needed(pool, computed[i], end) <= pool.n_available()) {
                 ASSERT_TRUE(tables[i].prepare(pool, computed[i], end, copies));
                 computed[i] = end;
                 tables[i].publish_full(pool, toks[i], computed[i], root);

@@ -1,0 +1,161 @@
+// Python str methods over UTF-8 text, for the chat-template engine. Substring searches work on
+// bytes (valid UTF-8 matches only at character boundaries); anything that depends on character
+// classes or positions decodes to code points first.
+#include <algorithm>
+
+#include "tokenizer/jinja_pyutil.h"
+
+namespace tk::tokenizer::jinja {
+
+std::string py_strip(std::string_view s, const std::string* chars, bool left, bool right) {
+    const std::u32string cps = utf8_decode(s);
+    const std::u32string set = chars != nullptr ? utf8_decode(*chars) : std::u32string();
+    auto strip_it = [&](char32_t c) {
+        return chars == nullptr ? py_isspace(c) : set.find(c) != std::u32string::npos;
+    };
+    size_t b = 0;
+    size_t e = cps.size();
+    if (left) {
+        while (b < e && strip_it(cps[b])) ++b;
+    }
+    if (right) {
+        while (e > b && strip_it(cps[e - 1])) --e;
+    }
+    return utf8_encode(std::u32string_view(cps).substr(b, e - b));
+}
+
+std::vector<std::string> py_split(std::string_view s, const std::string* sep, int64_t maxsplit,
+                                  bool from_right) {
+    std::vector<std::string> out;
+    if (sep != nullptr) {
+        const std::string_view d(*sep);
+        if (!from_right) {
+            size_t pos = 0;
+            while (maxsplit < 0 || static_cast<int64_t>(out.size()) < maxsplit) {
+                const size_t hit = s.find(d, pos);
+                if (hit == std::string_view::npos) break;
+                out.emplace_back(s.substr(pos, hit - pos));
+                pos = hit + d.size();
+            }
+            out.emplace_back(s.substr(pos));
+            return out;
+        }
+        size_t end = s.size();
+        while (maxsplit < 0 || static_cast<int64_t>(out.size()) < maxsplit) {
+            if (end < d.size()) break;
+            const size_t hit = s.rfind(d, end - d.size());
+            if (hit == std::string_view::npos) break;
+            out.emplace_back(s.substr(hit + d.size(), end - hit - d.size()));
+            end = hit;
+        }
+        out.emplace_back(s.substr(0, end));
+        std::reverse(out.begin(), out.end());
+        return out;
+    }
+    // Whitespace runs; leading and trailing whitespace never makes empty fields.
+    std::u32string cps = utf8_decode(s);
+    if (from_right) std::reverse(cps.begin(), cps.end());
+    size_t i = 0;
+    const size_t n = cps.size();
+    while (true) {
+        while (i < n && py_isspace(cps[i])) ++i;
+        if (i >= n) break;
+        if (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit) {
+            size_t e = n;
+            while (e > i && py_isspace(cps[e - 1])) --e;
+            std::u32string rest = cps.substr(i, e - i);
+            if (from_right) std::reverse(rest.begin(), rest.end());
+            out.push_back(utf8_encode(rest));
+            break;
+        }
+        const size_t b = i;
+        while (i < n && !py_isspace(cps[i])) ++i;
+        std::u32string word = cps.substr(b, i - b);
+        if (from_right) std::reverse(word.begin(), word.end());
+        out.push_back(utf8_encode(word));
+    }
+    if (from_right) std::reverse(out.begin(), out.end());
+    return out;
+}
+
+std::vector<std::string> py_splitlines(std::string_view s, bool keepends) {
+    const std::u32string cps = utf8_decode(s);
+    std::vector<std::string> out;
+    size_t start = 0;
+    size_t i = 0;
+    while (i < cps.size()) {
+        const char32_t c = cps[i];
+        const bool brk = c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C ||
+                         c == 0x1D || c == 0x1E || c == 0x85 || c == 0x2028 || c == 0x2029;
+        if (!brk) {
+            ++i;
+            continue;
+        }
+        size_t eol = i + 1;
+        if (c == '\r' && eol < cps.size() && cps[eol] == '\n') ++eol;
+        out.push_back(utf8_encode(
+            std::u32string_view(cps).substr(start, (keepends ? eol : i) - start)));
+        start = i = eol;
+    }
+    if (start < cps.size()) out.push_back(utf8_encode(std::u32string_view(cps).substr(start)));
+    return out;
+}
+
+std::string py_replace(std::string_view s, std::string_view old, std::string_view repl,
+                       int64_t count) {
+    std::string out;
+    int64_t done = 0;
+    if (old.empty()) {
+        // Python inserts the replacement before every character and at the end.
+        const std::u32string cps = utf8_decode(s);
+        for (char32_t c : cps) {
+            if (count < 0 || done < count) {
+                out += repl;
+                ++done;
+            }
+            utf8_append(out, c);
+        }
+        if (count < 0 || done < count) out += repl;
+        return out;
+    }
+    size_t pos = 0;
+    while (count < 0 || done < count) {
+        const size_t hit = s.find(old, pos);
+        if (hit == std::string_view::npos) break;
+        out += s.substr(pos, hit - pos);
+        out += repl;
+        pos = hit + old.size();
+        ++done;
+    }
+    out += s.substr(pos);
+    return out;
+}
+
+int64_t py_find(std::string_view s, std::string_view sub) {
+    const size_t hit = s.find(sub);
+    if (hit == std::string_view::npos) return -1;
+    return static_cast<int64_t>(utf8_length(s.substr(0, hit)));
+}
+
+std::string py_title(std::string_view s) {
+    std::string out;
+    bool prev_cased = false;
+    for (char32_t c : utf8_decode(s)) {
+        const bool cased = py_lower(c) != c || py_upper(c) != c;
+        utf8_append(out, cased ? (prev_cased ? py_lower(c) : py_upper(c)) : c);
+        prev_cased = cased;
+    }
+    return out;
+}
+
+std::string py_capitalize(std::string_view s) {
+    std::string out;
+    bool first = true;
+    for (char32_t c : utf8_decode(s)) {
+        utf8_append(out, first ? py_upper(c) : py_lower(c));
+        first = false;
+    }
+    return out;
+}
+
+}  // namespace tk::tokenizer::jinja

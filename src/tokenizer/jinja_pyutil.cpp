@@ -1,0 +1,593 @@
+// Python-compatible text forms and string methods for the chat-template engine.
+#include "tokenizer/jinja_pyutil.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "tokenizer/unicode.h"
+
+namespace tk::tokenizer::jinja {
+
+// ---------------------------------------------------------------------------------------------
+// UTF-8
+
+std::u32string utf8_decode(std::string_view s) {
+    std::u32string out;
+    out.reserve(s.size());
+    size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<uint8_t>(s[i]);
+        if (c < 0x80) {
+            out.push_back(c);
+            ++i;
+            continue;
+        }
+        size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+        char32_t cp = len == 4 ? (c & 0x07) : len == 3 ? (c & 0x0F) : (c & 0x1F);
+        bool ok = len != 0 && i + len <= s.size();
+        for (size_t k = 1; ok && k < len; ++k) {
+            const auto cc = static_cast<uint8_t>(s[i + k]);
+            if ((cc & 0xC0) != 0x80) ok = false;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        if (!ok || cp > 0x10FFFF) {
+            out.push_back(0xFFFD);
+            ++i;
+            continue;
+        }
+        out.push_back(cp);
+        i += len;
+    }
+    return out;
+}
+
+void utf8_append(std::string& out, char32_t cp) {
+    if (cp < 0x80) {
+        out.push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+        out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+        out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+        out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+        out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+}
+
+std::string utf8_encode(std::u32string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char32_t c : s) utf8_append(out, c);
+    return out;
+}
+
+size_t utf8_length(std::string_view s) {
+    size_t n = 0;
+    for (char c : s) n += (static_cast<uint8_t>(c) & 0xC0) != 0x80;
+    return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Character classes
+
+bool py_isspace(char32_t c) {
+    if (c <= 0x20) return c == 0x20 || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F);
+    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+bool py_isprintable(char32_t c) {
+    if (c == ' ') return true;
+    if (c < 0x7F) return c > 0x20;
+    // Python: not printable = categories Cc, Cf, Cs, Co, Cn, Zl, Zp, Zs (other than space).
+    return (cpt_flags(c) & (kCatControl | kCatSeparator)) == 0 && cpt_flags(c) != 0;
+}
+
+char32_t py_lower(char32_t c) {
+    if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+    if ((c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 32;
+    if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 &&
+        c != 0x17F) {
+        const bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
+        if (odd_upper) return (c & 1) ? c + 1 : c;
+        if (c == 0x178) return 0xFF;
+        return (c & 1) ? c : c + 1;
+    }
+    if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;
+    if (c >= 0x410 && c <= 0x42F) return c + 32;
+    if (c >= 0x400 && c <= 0x40F) return c + 80;
+    return c;
+}
+
+char32_t py_upper(char32_t c) {
+    if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
+    if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 32;
+    if (c == 0xFF) return 0x178;
+    if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 &&
+        c != 0x17F && c != 0x178) {
+        const bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
+        if (odd_upper) return (c & 1) ? c : c - 1;
+        return (c & 1) ? c - 1 : c;
+    }
+    if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c - 32;
+    if (c >= 0x430 && c <= 0x44F) return c - 32;
+    if (c >= 0x450 && c <= 0x45F) return c - 80;
+    return c;
+}
+
+namespace {
+template <typename F>
+std::string map_cps(std::string_view s, F f) {
+    std::string out;
+    out.reserve(s.size());
+    for (char32_t c : utf8_decode(s)) utf8_append(out, f(c));
+    return out;
+}
+}  // namespace
+
+std::string str_lower(std::string_view s) { return map_cps(s, py_lower); }
+std::string str_upper(std::string_view s) { return map_cps(s, py_upper); }
+
+// ---------------------------------------------------------------------------------------------
+// Text forms
+
+std::string format_float(double d) {
+    if (std::isnan(d)) return "nan";
+    if (std::isinf(d)) return d < 0 ? "-inf" : "inf";
+    if (d == 0) return std::signbit(d) ? "-0.0" : "0.0";
+    char buf[64];
+    // Shortest round-trip digits, as Python's repr uses.
+    const auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
+    std::string_view sci(buf, static_cast<size_t>(res.ptr - buf));
+    std::string out;
+    if (sci[0] == '-') {
+        out.push_back('-');
+        sci.remove_prefix(1);
+    }
+    const size_t e = sci.find('e');
+    std::string digits;
+    for (char c : sci.substr(0, e)) {
+        if (c != '.') digits.push_back(c);
+    }
+    const int exp = std::atoi(std::string(sci.substr(e + 1)).c_str());
+    if (exp >= -4 && exp < 16) {
+        if (exp >= 0) {
+            const size_t int_len = static_cast<size_t>(exp) + 1;
+            if (digits.size() <= int_len) {
+                out += digits + std::string(int_len - digits.size(), '0') + ".0";
+            } else {
+                out += digits.substr(0, int_len) + "." + digits.substr(int_len);
+            }
+        } else {
+            out += "0." + std::string(static_cast<size_t>(-exp - 1), '0') + digits;
+        }
+        return out;
+    }
+    out.push_back(digits[0]);
+    if (digits.size() > 1) out += "." + digits.substr(1);
+    char ebuf[16];
+    std::snprintf(ebuf, sizeof ebuf, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    return out + ebuf;
+}
+
+std::string repr_string(std::string_view s) {
+    const bool has_single = s.find('\'') != std::string_view::npos;
+    const bool has_double = s.find('"') != std::string_view::npos;
+    const char quote = (has_single && !has_double) ? '"' : '\'';
+    std::string out(1, quote);
+    for (char32_t c : utf8_decode(s)) {
+        if (c == static_cast<char32_t>(quote) || c == '\\') {
+            out.push_back('\\');
+            out.push_back(static_cast<char>(c));
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (py_isprintable(c)) {
+            utf8_append(out, c);
+        } else {
+            char buf[16];
+            if (c < 0x100) {
+                std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(c));
+            } else if (c < 0x10000) {
+                std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+            } else {
+                std::snprintf(buf, sizeof buf, "\\U%08x", static_cast<unsigned>(c));
+            }
+            out += buf;
+        }
+    }
+    out.push_back(quote);
+    return out;
+}
+
+namespace {
+void append_repr(const Value& v, std::string& out, int depth);
+
+void append_entries_repr(const ObjectData& o, std::string& out, int depth) {
+    out.push_back('{');
+    bool first = true;
+    for (const auto& [k, val] : o.entries) {
+        if (!first) out += ", ";
+        first = false;
+        out += repr_string(k);
+        out += ": ";
+        append_repr(val, out, depth + 1);
+    }
+    out.push_back('}');
+}
+
+void append_repr(const Value& v, std::string& out, int depth) {
+    if (depth > 200) {
+        out += "...";
+        return;
+    }
+    switch (v.kind()) {
+        case Value::Kind::kString:
+            if (v.is_markup()) {
+                out += "Markup(" + repr_string(v.as_string()) + ")";
+            } else {
+                out += repr_string(v.as_string());
+            }
+            return;
+        case Value::Kind::kUndefined:
+            out += "Undefined";
+            return;
+        case Value::Kind::kArray: {
+            if (v.is_iterator()) {
+                out += "<generator object>";
+                return;
+            }
+            const auto& items = v.as_array();
+            out.push_back(v.is_tuple() ? '(' : '[');
+            for (size_t i = 0; i < items.size(); ++i) {
+                if (i) out += ", ";
+                append_repr(items[i], out, depth + 1);
+            }
+            if (v.is_tuple() && items.size() == 1) out.push_back(',');
+            out.push_back(v.is_tuple() ? ')' : ']');
+            return;
+        }
+        case Value::Kind::kObject:
+            append_entries_repr(v.as_object(), out, depth);
+            return;
+        case Value::Kind::kNamespace:
+            out += "<Namespace ";
+            append_entries_repr(v.as_object(), out, depth);
+            out += ">";
+            return;
+        default:
+            out += py_str(v);
+    }
+}
+}  // namespace
+
+std::string py_str(const Value& v) {
+    switch (v.kind()) {
+        case Value::Kind::kUndefined:
+            return "";
+        case Value::Kind::kNone:
+            return "None";
+        case Value::Kind::kBool:
+            return v.as_bool() ? "True" : "False";
+        case Value::Kind::kInt:
+            return std::to_string(v.as_int());
+        case Value::Kind::kFloat:
+            return format_float(v.as_float());
+        case Value::Kind::kString:
+            return v.as_string();
+        case Value::Kind::kCallable:
+            return "<function>";
+        default: {
+            std::string out;
+            append_repr(v, out, 0);
+            return out;
+        }
+    }
+}
+
+std::string py_repr(const Value& v) {
+    std::string out;
+    append_repr(v, out, 0);
+    return out;
+}
+
+std::string type_name(const Value& v) {
+    switch (v.kind()) {
+        case Value::Kind::kUndefined:
+            return "Undefined";
+        case Value::Kind::kNone:
+            return "NoneType";
+        case Value::Kind::kBool:
+            return "bool";
+        case Value::Kind::kInt:
+            return "int";
+        case Value::Kind::kFloat:
+            return "float";
+        case Value::Kind::kString:
+            return "str";
+        case Value::Kind::kArray:
+            return v.is_iterator() ? "generator" : v.is_tuple() ? "tuple" : "list";
+        case Value::Kind::kObject:
+            return "dict";
+        case Value::Kind::kCallable:
+            return "function";
+        case Value::Kind::kNamespace:
+            return "Namespace";
+    }
+    return "object";
+}
+
+std::string html_escape(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) {
+        switch (c) {
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&#34;";
+                break;
+            case '\'':
+                out += "&#39;";
+                break;
+            default:
+                out.push_back(c);
+        }
+    }
+    return out;
+}
+
+std::string escape_for_markup(const Value& v) {
+    return v.is_markup() ? v.as_string() : html_escape(py_str(v));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Semantics
+
+bool truthy(const Value& v) {
+    switch (v.kind()) {
+        case Value::Kind::kUndefined:
+        case Value::Kind::kNone:
+            return false;
+        case Value::Kind::kBool:
+            return v.as_bool();
+        case Value::Kind::kInt:
+            return v.as_int() != 0;
+        case Value::Kind::kFloat:
+            return v.as_float() != 0.0;
+        case Value::Kind::kString:
+            return !v.as_string().empty();
+        case Value::Kind::kArray:
+            return v.is_iterator() || !v.as_array().empty();
+        case Value::Kind::kObject:
+            return !v.as_object().entries.empty();
+        default:
+            return true;
+    }
+}
+
+namespace {
+bool numeric(const Value& v) { return v.is_number() || v.is_bool(); }
+
+bool equal_depth(const Value& a, const Value& b, int depth) {
+    if (depth > 200) return false;
+    if (numeric(a) && numeric(b)) {
+        if (a.is_float() || b.is_float()) return a.to_double() == b.to_double();
+        return (a.is_bool() ? int64_t{a.as_bool()} : a.as_int()) ==
+               (b.is_bool() ? int64_t{b.as_bool()} : b.as_int());
+    }
+    if (a.kind() != b.kind()) return false;
+    switch (a.kind()) {
+        case Value::Kind::kUndefined:
+        case Value::Kind::kNone:
+            return true;
+        case Value::Kind::kString:
+            return a.as_string() == b.as_string();
+        case Value::Kind::kArray: {
+            if (a.is_iterator() || b.is_iterator()) return a.payload() == b.payload();
+            if (a.is_tuple() != b.is_tuple()) return false;
+            const auto& x = a.as_array();
+            const auto& y = b.as_array();
+            if (x.size() != y.size()) return false;
+            for (size_t i = 0; i < x.size(); ++i) {
+                if (!equal_depth(x[i], y[i], depth + 1)) return false;
+            }
+            return true;
+        }
+        case Value::Kind::kObject: {
+            const auto& x = a.as_object().entries;
+            const auto& y = b.as_object();
+            if (x.size() != y.entries.size()) return false;
+            for (const auto& [k, v] : x) {
+                const Value* other = y.find(k);
+                if (other == nullptr || !equal_depth(v, *other, depth + 1)) return false;
+            }
+            return true;
+        }
+        default:
+            return a.payload() == b.payload();
+    }
+}
+}  // namespace
+
+bool py_equal(const Value& a, const Value& b) { return equal_depth(a, b, 0); }
+
+Result<bool> py_less(const Value& a, const Value& b) {
+    if (numeric(a) && numeric(b)) {
+        if (a.is_float() || b.is_float()) return a.to_double() < b.to_double();
+        const int64_t x = a.is_bool() ? a.as_bool() : a.as_int();
+        const int64_t y = b.is_bool() ? b.as_bool() : b.as_int();
+        return x < y;
+    }
+    if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();  // code-point order
+    if (a.is_array() && b.is_array() && a.is_tuple() == b.is_tuple() && !a.is_iterator() &&
+        !b.is_iterator()) {
+        const auto& x = a.as_array();
+        const auto& y = b.as_array();
+        for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
+            if (py_equal(x[i], y[i])) continue;
+            return py_less(x[i], y[i]);
+        }
+        return x.size() < y.size();
+    }
+    if (a.is_undefined() || b.is_undefined()) {
+        const Value& u = a.is_undefined() ? a : b;
+        return Status(ErrorCode::kInvalidArgument,
+                      u.as_string().empty() ? "undefined value" : u.as_string());
+    }
+    return Status(ErrorCode::kInvalidArgument, "'<' not supported between instances of '" +
+                                                   type_name(a) + "' and '" + type_name(b) + "'");
+}
+
+// ---------------------------------------------------------------------------------------------
+// json.dumps
+
+namespace {
+void json_string(std::string_view s, bool ensure_ascii, std::string* out) {
+    out->push_back('"');
+    for (char32_t c : utf8_decode(s)) {
+        char buf[16];
+        switch (c) {
+            case '"':
+                *out += "\\\"";
+                break;
+            case '\\':
+                *out += "\\\\";
+                break;
+            case '\n':
+                *out += "\\n";
+                break;
+            case '\r':
+                *out += "\\r";
+                break;
+            case '\t':
+                *out += "\\t";
+                break;
+            case '\b':
+                *out += "\\b";
+                break;
+            case '\f':
+                *out += "\\f";
+                break;
+            default:
+                if (c < 0x20 || (ensure_ascii && c > 0x7E)) {
+                    if (c >= 0x10000) {
+                        const char32_t v = c - 0x10000;
+                        std::snprintf(buf, sizeof buf, "\\u%04x\\u%04x",
+                                      static_cast<unsigned>(0xD800 | (v >> 10)),
+                                      static_cast<unsigned>(0xDC00 | (v & 0x3FF)));
+                    } else {
+                        std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+                    }
+                    *out += buf;
+                } else {
+                    utf8_append(*out, c);
+                }
+        }
+    }
+    out->push_back('"');
+}
+
+Status dump(const Value& v, const JsonOptions& o, int level, std::string* out) {
+    if (level > 500) return Status(ErrorCode::kInvalidArgument, "tojson: nesting too deep");
+    auto newline = [&](int lvl) {
+        out->push_back('\n');
+        for (int i = 0; i < lvl; ++i) *out += o.indent;
+    };
+    switch (v.kind()) {
+        case Value::Kind::kNone:
+            *out += "null";
+            return Status::ok();
+        case Value::Kind::kBool:
+            *out += v.as_bool() ? "true" : "false";
+            return Status::ok();
+        case Value::Kind::kInt:
+            *out += std::to_string(v.as_int());
+            return Status::ok();
+        case Value::Kind::kFloat: {
+            const double d = v.as_float();
+            if (std::isnan(d)) {
+                *out += "NaN";
+            } else if (std::isinf(d)) {
+                *out += d < 0 ? "-Infinity" : "Infinity";
+            } else {
+                *out += format_float(d);
+            }
+            return Status::ok();
+        }
+        case Value::Kind::kString:
+            json_string(v.as_string(), o.ensure_ascii, out);
+            return Status::ok();
+        case Value::Kind::kArray: {
+            if (v.is_iterator()) break;
+            const auto& items = v.as_array();
+            if (items.empty()) {
+                *out += "[]";
+                return Status::ok();
+            }
+            out->push_back('[');
+            for (size_t i = 0; i < items.size(); ++i) {
+                if (i) *out += o.item_sep;
+                if (o.has_indent) newline(level + 1);
+                TK_RETURN_IF_ERROR(dump(items[i], o, level + 1, out));
+            }
+            if (o.has_indent) newline(level);
+            out->push_back(']');
+            return Status::ok();
+        }
+        case Value::Kind::kObject: {
+            const auto& entries = v.as_object().entries;
+            if (entries.empty()) {
+                *out += "{}";
+                return Status::ok();
+            }
+            std::vector<const std::pair<std::string, Value>*> order;
+            order.reserve(entries.size());
+            for (const auto& e : entries) order.push_back(&e);
+            if (o.sort_keys) {
+                std::stable_sort(order.begin(), order.end(),
+                                 [](const auto* a, const auto* b) { return a->first < b->first; });
+            }
+            out->push_back('{');
+            for (size_t i = 0; i < order.size(); ++i) {
+                if (i) *out += o.item_sep;
+                if (o.has_indent) newline(level + 1);
+                json_string(order[i]->first, o.ensure_ascii, out);
+                *out += o.key_sep;
+                TK_RETURN_IF_ERROR(dump(order[i]->second, o, level + 1, out));
+            }
+            if (o.has_indent) newline(level);
+            out->push_back('}');
+            return Status::ok();
+        }
+        default:
+            break;
+    }
+    return Status(ErrorCode::kInvalidArgument,
+                  "Object of type " + type_name(v) + " is not JSON serializable");
+}
+}  // namespace
+
+Status json_dump(const Value& v, const JsonOptions& opts, std::string* out) {
+    return dump(v, opts, 0, out);
+}
+
+}  // namespace tk::tokenizer::jinja
