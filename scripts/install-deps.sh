@@ -11,6 +11,7 @@ PACKAGES=(
   libboost-dev curl                  # server: Beast + Asio headers; curl for docs/server.md examples
   python3
   python3-torch python3-numpy        # PyTorch reference forward pass (tests/model/torch_ref.py)
+  python3-jinja2                     # chat-template oracle (scripts/render_template.py)
 )
 
 missing=()

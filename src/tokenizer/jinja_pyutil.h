@@ -9,13 +9,6 @@
 #include "base/status.h"
 #include "tokenizer/jinja_value.h"
 
-// GCC 12 at -O3 reports -Wrestrict false positives for `"literal" + std::string&&` (GCC bug
-// 105329); the engine builds its error messages that way. Internal header, so this stays in the
-// engine's own files.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wrestrict"
-#endif
-
 namespace tk::tokenizer::jinja {
 
 // ---- UTF-8 <-> code points. Invalid bytes decode as U+FFFD.
