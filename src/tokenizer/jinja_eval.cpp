@@ -101,7 +101,11 @@ Status Interpreter::exec_stmt(const Stmt& s, Scope* scope, std::string* out) {
                 return Status::ok();
             }
             TK_ASSIGN_OR_RETURN(Value v, eval(*s.expr, scope));
-            *out += py_str(v);
+            if (v.is_string()) {
+                *out += v.as_string();
+            } else {
+                *out += py_str(v);
+            }
             return Status::ok();
         }
         case StmtKind::kIf:
@@ -119,6 +123,8 @@ Status Interpreter::exec_stmt(const Stmt& s, Scope* scope, std::string* out) {
         case StmtKind::kSetBlock: {
             std::string text;
             TK_RETURN_IF_ERROR(exec(s.body, new_scope(scope).get(), &text));
+            // Jinja renders the body inline: a break/continue inside skips the assignment.
+            if (flow_ != Flow::kNormal) return Status::ok();
             Value v(std::move(text));
             if (s.expr) {
                 TK_ASSIGN_OR_RETURN(v, eval_filter_chain(*s.expr, scope, &v));
@@ -128,6 +134,7 @@ Status Interpreter::exec_stmt(const Stmt& s, Scope* scope, std::string* out) {
         case StmtKind::kFilterBlock: {
             std::string text;
             TK_RETURN_IF_ERROR(exec(s.body, new_scope(scope).get(), &text));
+            if (flow_ != Flow::kNormal) return Status::ok();  // the buffered body is dropped
             const Value input(std::move(text));
             TK_ASSIGN_OR_RETURN(Value v, eval_filter_chain(*s.expr, scope, &input));
             *out += py_str(v);
@@ -137,16 +144,18 @@ Status Interpreter::exec_stmt(const Stmt& s, Scope* scope, std::string* out) {
             const Stmt* m = &s;
             std::shared_ptr<Scope> closure = scope->shared_from_this();
             captured_.push_back(closure);
-            scope->set(s.text, make_callable(s.text, [m, closure](Interpreter& in, CallArgs& a) {
-                           return in.call_macro(*m, closure.get(), a);
-                       }));
+            scope->set(s.text, make_callable("<Macro '" + s.text + "'>",
+                                             [m, closure](Interpreter& in, CallArgs& a) {
+                                                 return in.call_macro(*m, closure.get(), a);
+                                             }));
             return Status::ok();
         }
         case StmtKind::kCallBlock: {
             const Stmt* blk = &s;
             std::shared_ptr<Scope> closure = scope->shared_from_this();
             captured_.push_back(closure);
-            Value caller = make_callable("caller", [blk, closure](Interpreter& in, CallArgs& a) {
+            Value caller = make_callable("<Macro 'caller'>", [blk, closure](Interpreter& in,
+                                                                            CallArgs& a) {
                 return in.call_macro(*blk, closure.get(), a);
             });
             const Expr& call_expr = *s.expr;
@@ -249,6 +258,7 @@ Status Interpreter::exec_for(const Stmt& s, Scope* scope, std::string* out) {
             return Value(true);
         });
     }
+    bool completed = false;
     for (int64_t i = 0; i < n; ++i) {
         if (++steps_ > kMaxSteps) return located(runtime_error("template runs too long"), s.offset);
         *index = i;
@@ -279,9 +289,12 @@ Status Interpreter::exec_for(const Stmt& s, Scope* scope, std::string* out) {
             flow_ = Flow::kNormal;
             break;
         }
+        // Jinja clears its "no iteration" flag at the end of the body, so iterations that all
+        // end in continue (or a break) still run the else block.
+        if (flow_ == Flow::kNormal) completed = true;
         flow_ = Flow::kNormal;
     }
-    if (n == 0) return exec(s.else_body, new_scope(scope).get(), out);
+    if (!completed) return exec(s.else_body, new_scope(scope).get(), out);
     return Status::ok();
 }
 

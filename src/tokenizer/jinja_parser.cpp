@@ -89,7 +89,11 @@ Result<StmtPtr> Parser::parse_statement() {
         if (is_op("(")) TK_RETURN_IF_ERROR(parse_signature(&s->params));
         TK_ASSIGN_OR_RETURN(s->expr, parse_expression(true));
         if (s->expr->kind != ExprKind::kCall) return fail_at(s->offset, "expected call");
+        // The body becomes a function (caller), so break/continue cannot reach an outer loop.
+        const int saved_loops = loop_depth_;
+        loop_depth_ = 0;
         TK_ASSIGN_OR_RETURN(s->body, parse_statements({"endcall"}, true));
+        loop_depth_ = saved_loops;
     } else if (tag == "filter") {
         s->kind = StmtKind::kFilterBlock;
         TK_ASSIGN_OR_RETURN(s->expr, parse_filter(nullptr, true));

@@ -7,7 +7,40 @@
 
 namespace tk::tokenizer::jinja {
 
+namespace {
+// Byte length of the whitespace code point starting at s[i] (0 if none), for fast stripping
+// without decoding the whole string.
+size_t space_at(std::string_view s, size_t i) {
+    const auto c = static_cast<uint8_t>(s[i]);
+    if (c < 0x80) return py_isspace(c) ? 1 : 0;
+    const size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    if (i + len > s.size()) return 0;
+    const std::u32string cp = utf8_decode(s.substr(i, len));
+    return cp.size() == 1 && py_isspace(cp[0]) ? len : 0;
+}
+}  // namespace
+
 std::string py_strip(std::string_view s, const std::string* chars, bool left, bool right) {
+    if (chars == nullptr) {
+        size_t b = 0;
+        size_t e = s.size();
+        if (left) {
+            while (b < e) {
+                const size_t n = space_at(s, b);
+                if (n == 0) break;
+                b += n;
+            }
+        }
+        if (right) {
+            while (e > b) {
+                size_t start = e - 1;
+                while (start > b && (static_cast<uint8_t>(s[start]) & 0xC0) == 0x80) --start;
+                if (space_at(s, start) != e - start) break;
+                e = start;
+            }
+        }
+        return std::string(s.substr(b, e - b));
+    }
     const std::u32string cps = utf8_decode(s);
     const std::u32string set = chars != nullptr ? utf8_decode(*chars) : std::u32string();
     auto strip_it = [&](char32_t c) {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "tokenizer/jinja_eval.h"
 #include "tokenizer/unicode.h"
 
 namespace tk::tokenizer::jinja {
@@ -286,8 +287,11 @@ std::string py_str(const Value& v) {
             return format_float(v.as_float());
         case Value::Kind::kString:
             return v.as_string();
-        case Value::Kind::kCallable:
-            return "<function>";
+        case Value::Kind::kCallable: {
+            // Macros print as Jinja's Macro objects do; builtins get a stand-in.
+            const std::string& name = v.as_callable()->name;
+            return name.rfind('<', 0) == 0 ? name : "<function " + name + ">";
+        }
         default: {
             std::string out;
             append_repr(v, out, 0);
