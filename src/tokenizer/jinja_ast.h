@@ -58,19 +58,19 @@ struct Target {
 };
 
 enum class StmtKind : uint8_t {
-    kData,      // text
-    kOutput,    // {{ expr }}
-    kIf,        // branches, else_body
-    kFor,       // target in expr [if cond] body [else else_body]
-    kSet,       // target = expr
-    kSetBlock,  // {% set target [| filters] %}body{% endset %}; expr = filter chain or null
-    kMacro,     // name(params) body
-    kCallBlock, // {% call(params) expr %}body{% endcall %}
+    kData,         // text
+    kOutput,       // {{ expr }}
+    kIf,           // branches, else_body
+    kFor,          // target in expr [if cond] body [else else_body]
+    kSet,          // target = expr
+    kSetBlock,     // {% set target [| filters] %}body{% endset %}; expr = filter chain or null
+    kMacro,        // name(params) body
+    kCallBlock,    // {% call(params) expr %}body{% endcall %}
     kFilterBlock,  // {% filter expr %}body (expr is a filter chain over a null input)
-    kWith,      // params as assignments, body
+    kWith,         // params as assignments, body
     kBreak,
     kContinue,
-    kScope,     // body rendered in place: {% generation %}, {% block %}
+    kScope,  // body rendered in place: {% generation %}, {% block %}
 };
 
 struct Stmt;

@@ -9,7 +9,7 @@
 namespace tk::tokenizer::jinja {
 
 namespace {
-constexpr int kMaxCallDepth = 100;              // macro recursion (Python's limit trips near here)
+constexpr int kMaxCallDepth = 100;         // macro recursion (Python's limit trips near here)
 constexpr uint64_t kMaxSteps = 5'000'000;  // loop iterations + macro calls per render
 constexpr size_t kMaxOutput = size_t{256} << 20;  // bytes of rendered text
 
@@ -154,10 +154,10 @@ Status Interpreter::exec_stmt(const Stmt& s, Scope* scope, std::string* out) {
             const Stmt* blk = &s;
             std::shared_ptr<Scope> closure = scope->shared_from_this();
             captured_.push_back(closure);
-            Value caller = make_callable("<Macro 'caller'>", [blk, closure](Interpreter& in,
-                                                                            CallArgs& a) {
-                return in.call_macro(*blk, closure.get(), a);
-            });
+            Value caller =
+                make_callable("<Macro 'caller'>", [blk, closure](Interpreter& in, CallArgs& a) {
+                    return in.call_macro(*blk, closure.get(), a);
+                });
             const Expr& call_expr = *s.expr;
             TK_ASSIGN_OR_RETURN(Value fn, eval(*call_expr.args[0], scope));
             CallArgs args;
@@ -213,12 +213,11 @@ Status Interpreter::assign(const Target& t, Value v, Scope* scope) {
     }
     TK_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(v));
     if (items.size() != t.names.size()) {
-        return runtime_error(items.size() > t.names.size()
-                                 ? "too many values to unpack (expected " +
-                                       std::to_string(t.names.size()) + ")"
-                                 : "not enough values to unpack (expected " +
-                                       std::to_string(t.names.size()) + ", got " +
-                                       std::to_string(items.size()) + ")");
+        return runtime_error(
+            items.size() > t.names.size()
+                ? "too many values to unpack (expected " + std::to_string(t.names.size()) + ")"
+                : "not enough values to unpack (expected " + std::to_string(t.names.size()) +
+                      ", got " + std::to_string(items.size()) + ")");
     }
     for (size_t i = 0; i < items.size(); ++i) scope->set(t.names[i], std::move(items[i]));
     return Status::ok();
@@ -233,7 +232,8 @@ Status Interpreter::exec_for(const Stmt& s, Scope* scope, std::string* out) {
         // Jinja filters before counting, so loop.length / loop.last see only kept items.
         std::vector<Value> kept;
         for (Value& item : items) {
-            if (++steps_ > kMaxSteps) return located(runtime_error("template runs too long"), s.offset);
+            if (++steps_ > kMaxSteps)
+                return located(runtime_error("template runs too long"), s.offset);
             std::shared_ptr<Scope> probe = new_scope(scope);
             TK_RETURN_IF_ERROR(located(assign(s.target, item, probe.get()), s.offset));
             TK_ASSIGN_OR_RETURN(Value c, eval(*s.cond, probe.get()));
@@ -251,12 +251,13 @@ Status Interpreter::exec_for(const Stmt& s, Scope* scope, std::string* out) {
             if (a.args.empty()) return runtime_error("no items for cycling given");
             return a.args[static_cast<size_t>(*index) % a.args.size()];
         });
-        changed = make_callable("changed", [changed_last](Interpreter&, CallArgs& a) -> Result<Value> {
-            Value now = Value::tuple(a.args);
-            if (changed_last->has_value() && py_equal(**changed_last, now)) return Value(false);
-            *changed_last = std::move(now);
-            return Value(true);
-        });
+        changed =
+            make_callable("changed", [changed_last](Interpreter&, CallArgs& a) -> Result<Value> {
+                Value now = Value::tuple(a.args);
+                if (changed_last->has_value() && py_equal(**changed_last, now)) return Value(false);
+                *changed_last = std::move(now);
+                return Value(true);
+            });
     }
     bool completed = false;
     for (int64_t i = 0; i < n; ++i) {
@@ -266,23 +267,24 @@ Status Interpreter::exec_for(const Stmt& s, Scope* scope, std::string* out) {
         TK_RETURN_IF_ERROR(
             located(assign(s.target, items[static_cast<size_t>(i)], iter.get()), s.offset));
         if (s.uses_loop) {
-            iter->set("loop", Value::object({
-                                  {"index", Value(i + 1)},
-                                  {"index0", Value(i)},
-                                  {"revindex", Value(n - i)},
-                                  {"revindex0", Value(n - i - 1)},
-                                  {"first", Value(i == 0)},
-                                  {"last", Value(i == n - 1)},
-                                  {"length", Value(n)},
-                                  {"depth", Value(1)},
-                                  {"depth0", Value(0)},
-                                  {"previtem", i > 0 ? items[static_cast<size_t>(i - 1)]
-                                                     : Value::undefined("there is no previous item")},
-                                  {"nextitem", i + 1 < n ? items[static_cast<size_t>(i + 1)]
-                                                         : Value::undefined("there is no next item")},
-                                  {"cycle", cycle},
-                                  {"changed", changed},
-                              }));
+            iter->set("loop",
+                      Value::object({
+                          {"index", Value(i + 1)},
+                          {"index0", Value(i)},
+                          {"revindex", Value(n - i)},
+                          {"revindex0", Value(n - i - 1)},
+                          {"first", Value(i == 0)},
+                          {"last", Value(i == n - 1)},
+                          {"length", Value(n)},
+                          {"depth", Value(1)},
+                          {"depth0", Value(0)},
+                          {"previtem", i > 0 ? items[static_cast<size_t>(i - 1)]
+                                             : Value::undefined("there is no previous item")},
+                          {"nextitem", i + 1 < n ? items[static_cast<size_t>(i + 1)]
+                                                 : Value::undefined("there is no next item")},
+                          {"cycle", cycle},
+                          {"changed", changed},
+                      }));
         }
         TK_RETURN_IF_ERROR(exec(s.body, iter.get(), out));
         if (flow_ == Flow::kBreak) {
@@ -584,8 +586,9 @@ Result<Value> Interpreter::eval_inner(const Expr& e, Scope* scope) {
             if (truthy(c)) return eval(*e.args[0], scope);
             if (e.args[2]) return eval(*e.args[2], scope);
             if (folding_) return runtime_error("not foldable");
-            return Value::undefined("the inline if-expression evaluated to false and no else "
-                                    "section was defined");
+            return Value::undefined(
+                "the inline if-expression evaluated to false and no else "
+                "section was defined");
         }
     }
     return runtime_error("unknown expression");

@@ -104,9 +104,9 @@ private:
     Flow flow_ = Flow::kNormal;
     int call_depth_ = 0;
     uint64_t steps_ = 0;
-    bool raised_ = false;          // the pending error came from raise_exception()
-    bool error_located_ = false;   // the pending error already names its location
-    bool folding_ = false;         // evaluating as Jinja's optimizer would (Expr::constant)
+    bool raised_ = false;         // the pending error came from raise_exception()
+    bool error_located_ = false;  // the pending error already names its location
+    bool folding_ = false;        // evaluating as Jinja's optimizer would (Expr::constant)
 };
 
 // ---- Python/Jinja operations shared by the evaluator, filters and methods.

@@ -1,13 +1,15 @@
 // Jinja2 filters on strings and numbers, plus transformers' tojson. Sequence filters are in
 // jinja_filters_seq.cpp. Each follows jinja2/filters.py for autoescape=False.
+#include "tokenizer/jinja_filters.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
-#include "tokenizer/jinja_filters.h"
 #include "tokenizer/jinja_pyutil.h"
+#include "tokenizer/unicode.h"
 
 namespace tk::tokenizer::jinja {
 
@@ -29,7 +31,8 @@ bool parse_py_float(const std::string& text, double* out) {
     std::string clean;
     for (size_t i = 0; i < s.size(); ++i) {
         if (s[i] == '_') {
-            const bool ok = i > 0 && i + 1 < s.size() && std::isdigit(static_cast<uint8_t>(s[i - 1])) &&
+            const bool ok = i > 0 && i + 1 < s.size() &&
+                            std::isdigit(static_cast<uint8_t>(s[i - 1])) &&
                             std::isdigit(static_cast<uint8_t>(s[i + 1]));
             if (!ok) return false;
             continue;
@@ -76,7 +79,8 @@ bool parse_py_int(const std::string& text, int64_t* out) {
     int64_t v = 0;
     bool prev_digit = false;
     for (; i < s.size(); ++i) {
-        if (s[i] == '_' && prev_digit && i + 1 < s.size() && std::isdigit(static_cast<uint8_t>(s[i + 1]))) {
+        if (s[i] == '_' && prev_digit && i + 1 < s.size() &&
+            std::isdigit(static_cast<uint8_t>(s[i + 1]))) {
             prev_digit = false;
             continue;
         }
@@ -150,8 +154,9 @@ Result<Value> f_round(const Value& v, CallArgs& a) {
 }
 
 Result<Value> f_tojson(const Value& v, CallArgs& a) {
-    TK_ASSIGN_OR_RETURN(ArgBinder b, ArgBinder::bind("tojson", a, {"ensure_ascii", "indent",
-                                                                    "separators", "sort_keys"}));
+    TK_ASSIGN_OR_RETURN(
+        ArgBinder b,
+        ArgBinder::bind("tojson", a, {"ensure_ascii", "indent", "separators", "sort_keys"}));
     JsonOptions o;
     o.ensure_ascii = truthy(b.get(0));
     o.sort_keys = truthy(b.get(3));
@@ -170,7 +175,8 @@ Result<Value> f_tojson(const Value& v, CallArgs& a) {
     const Value& seps = b.get(2);
     if (!seps.is_undefined() && !seps.is_none()) {
         const auto& parts = seps.as_array();
-        if (!seps.is_array() || parts.size() != 2 || !parts[0].is_string() || !parts[1].is_string()) {
+        if (!seps.is_array() || parts.size() != 2 || !parts[0].is_string() ||
+            !parts[1].is_string()) {
             return type_error("tojson: separators must be a (item, key) pair of strings");
         }
         o.item_sep = parts[0].as_string();
@@ -212,26 +218,28 @@ Result<Value> f_indent(const Value& v, CallArgs& a) {
     return keep_markup(v, std::move(out));
 }
 
-// Jinja's title filter: capitalize each piece between runs of [-\s({\[<].
+// Jinja's title filter: re.split(r"([-\s({\[<]+)") and item[0].upper() + item[1:].lower() for
+// each piece (separators included; upper/lower are the full Python mappings).
 std::string jinja_title(std::string_view s) {
+    const std::u32string cps = utf8_decode(s);
+    auto is_sep = [](char32_t c) {
+        return py_isspace(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
+    };
     std::string out;
-    bool start = true;
-    for (char32_t c : utf8_decode(s)) {
-        const bool sep = py_isspace(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
-        if (sep) {
-            utf8_append(out, c);
-            start = true;
-        } else {
-            utf8_append(out, start ? py_upper(c) : py_lower(c));
-            start = false;
-        }
+    size_t i = 0;
+    while (i < cps.size()) {
+        size_t j = i + 1;
+        while (j < cps.size() && is_sep(cps[j]) == is_sep(cps[i])) ++j;
+        append_upper(out, cps[i]);
+        out += str_lower(utf8_encode(std::u32string_view(cps).substr(i + 1, j - i - 1)));
+        i = j;
     }
     return out;
 }
 
 Result<Value> f_truncate(const Value& v, CallArgs& a) {
-    TK_ASSIGN_OR_RETURN(ArgBinder b, ArgBinder::bind("truncate",
-                                                     a, {"length", "killwords", "end", "leeway"}));
+    TK_ASSIGN_OR_RETURN(ArgBinder b,
+                        ArgBinder::bind("truncate", a, {"length", "killwords", "end", "leeway"}));
     const int64_t length = b.has(0) ? int_of(b.get(0)) : 255;
     const std::u32string end = utf8_decode(b.has(2) ? py_str(b.get(2)) : "...");
     const int64_t leeway = b.has(3) ? int_of(b.get(3)) : 5;
@@ -317,8 +325,8 @@ Result<Value> Interpreter::apply_filter(const std::string& name, Value v, CallAr
         int64_t n = 0;
         bool in_word = false;
         for (char32_t c : utf8_decode(py_str(v))) {
-            const bool w = c == '_' || (c >= '0' && c <= '9') || py_lower(c) != py_upper(c) ||
-                           (c > 0x7F && !py_isspace(c) && py_isprintable(c));
+            // \w: letters, digits and underscore (Python's re word class).
+            const bool w = c == '_' || (cpt_flags(c) & (kCatLetter | kCatNumber)) != 0;
             if (w && !in_word) ++n;
             in_word = w;
         }

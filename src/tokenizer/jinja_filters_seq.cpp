@@ -138,16 +138,15 @@ Result<Value> f_map(Interpreter& in, const Value& v, CallArgs& a) {
 }
 
 Result<Value> min_max(const Value& v, CallArgs& a, bool want_max) {
-    TK_ASSIGN_OR_RETURN(ArgBinder b,
-                        ArgBinder::bind(want_max ? "max" : "min", a, {"case_sensitive", "attribute"}));
+    TK_ASSIGN_OR_RETURN(
+        ArgBinder b, ArgBinder::bind(want_max ? "max" : "min", a, {"case_sensitive", "attribute"}));
     TK_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(v));
     if (items.empty()) return Value::undefined("No aggregated item, sequence was empty.");
-    TK_ASSIGN_OR_RETURN(std::vector<Value> keys,
-                        keys_of(items, b.get(1), truthy(b.get(0)), false));
+    TK_ASSIGN_OR_RETURN(std::vector<Value> keys, keys_of(items, b.get(1), truthy(b.get(0)), false));
     size_t best = 0;
     for (size_t i = 1; i < items.size(); ++i) {
-        TK_ASSIGN_OR_RETURN(bool better, want_max ? py_less(keys[best], keys[i])
-                                                  : py_less(keys[i], keys[best]));
+        TK_ASSIGN_OR_RETURN(bool better,
+                            want_max ? py_less(keys[best], keys[i]) : py_less(keys[i], keys[best]));
         if (better) best = i;
     }
     return items[best];
@@ -185,7 +184,8 @@ Result<Value> seq_filter(Interpreter& in, const std::string& name, Value v, Call
     }
     if (name == "first" || name == "last") {
         TK_ASSIGN_OR_RETURN(ArgBinder b, ArgBinder::bind(name, a, {}));
-        if (name == "last" && v.is_iterator()) return type_error("'generator' object is not reversible");
+        if (name == "last" && v.is_iterator())
+            return type_error("'generator' object is not reversible");
         TK_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(v));
         if (items.empty()) {
             return Value::undefined(std::string("No ") + name + " item, sequence was empty.");
@@ -216,21 +216,23 @@ Result<Value> seq_filter(Interpreter& in, const std::string& name, Value v, Call
         return Value::iterator(std::move(out));
     }
     if (name == "map") return f_map(in, v, a);
-    if (name == "select" || name == "reject") return select_or_reject(in, v, a, name == "select", false);
+    if (name == "select" || name == "reject")
+        return select_or_reject(in, v, a, name == "select", false);
     if (name == "selectattr" || name == "rejectattr") {
         return select_or_reject(in, v, a, name == "selectattr", true);
     }
     if (name == "sort") {
-        TK_ASSIGN_OR_RETURN(ArgBinder b, ArgBinder::bind(name, a, {"reverse", "case_sensitive",
-                                                                    "attribute"}));
+        TK_ASSIGN_OR_RETURN(ArgBinder b,
+                            ArgBinder::bind(name, a, {"reverse", "case_sensitive", "attribute"}));
         TK_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(v));
-        TK_ASSIGN_OR_RETURN(std::vector<Value> keys, keys_of(items, b.get(2), truthy(b.get(1)), true));
+        TK_ASSIGN_OR_RETURN(std::vector<Value> keys,
+                            keys_of(items, b.get(2), truthy(b.get(1)), true));
         TK_ASSIGN_OR_RETURN(std::vector<Value> out, sorted_by(items, keys, truthy(b.get(0))));
         return Value::array(std::move(out));
     }
     if (name == "dictsort") {
-        TK_ASSIGN_OR_RETURN(ArgBinder b, ArgBinder::bind(name, a, {"case_sensitive", "by",
-                                                                    "reverse"}));
+        TK_ASSIGN_OR_RETURN(ArgBinder b,
+                            ArgBinder::bind(name, a, {"case_sensitive", "by", "reverse"}));
         if (!v.is_object()) return type_error("dictsort: value must be a mapping");
         const std::string by = b.has(1) ? py_str(b.get(1)) : "key";
         if (by != "key" && by != "value") {
@@ -249,7 +251,8 @@ Result<Value> seq_filter(Interpreter& in, const std::string& name, Value v, Call
     if (name == "unique") {
         TK_ASSIGN_OR_RETURN(ArgBinder b, ArgBinder::bind(name, a, {"case_sensitive", "attribute"}));
         TK_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(v));
-        TK_ASSIGN_OR_RETURN(std::vector<Value> keys, keys_of(items, b.get(1), truthy(b.get(0)), false));
+        TK_ASSIGN_OR_RETURN(std::vector<Value> keys,
+                            keys_of(items, b.get(1), truthy(b.get(0)), false));
         std::vector<Value> out;
         std::vector<Value> seen;
         for (size_t i = 0; i < items.size(); ++i) {
@@ -292,13 +295,15 @@ Result<Value> seq_filter(Interpreter& in, const std::string& name, Value v, Call
     }
     if (name == "batch") {
         TK_ASSIGN_OR_RETURN(ArgBinder b, ArgBinder::bind(name, a, {"linecount", "fill_with"}));
-        if (!int_like(b.get(0)) || int_of(b.get(0)) <= 0) return type_error("batch: linecount must be > 0");
+        if (!int_like(b.get(0)) || int_of(b.get(0)) <= 0)
+            return type_error("batch: linecount must be > 0");
         const auto n = static_cast<size_t>(int_of(b.get(0)));
         TK_ASSIGN_OR_RETURN(std::vector<Value> items, iterate(v));
         std::vector<Value> out;
         for (size_t i = 0; i < items.size(); i += n) {
-            std::vector<Value> row(items.begin() + static_cast<std::ptrdiff_t>(i),
-                                   items.begin() + static_cast<std::ptrdiff_t>(std::min(items.size(), i + n)));
+            std::vector<Value> row(
+                items.begin() + static_cast<std::ptrdiff_t>(i),
+                items.begin() + static_cast<std::ptrdiff_t>(std::min(items.size(), i + n)));
             if (row.size() < n && b.has(1) && !b.get(1).is_none()) row.resize(n, b.get(1));
             out.push_back(Value::array(std::move(row)));
         }

@@ -39,7 +39,8 @@ Result<Value> g_range(Interpreter&, CallArgs& a) {
     if (step > 0 && start < stop) len = (stop - start - 1) / step + 1;
     if (step < 0 && start > stop) len = (start - stop - 1) / -step + 1;
     if (len > kMaxRange) {
-        return type_error("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+        return type_error(
+            "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
     }
     std::vector<Value> out;
     out.reserve(static_cast<size_t>(len));
@@ -104,24 +105,23 @@ const std::unordered_map<std::string_view, Value>& globals() {
         {"raise_exception", make_callable("raise_exception",
                                           [](Interpreter& in, CallArgs& a) -> Result<Value> {
                                               TK_ASSIGN_OR_RETURN(
-                                                  ArgBinder b,
-                                                  ArgBinder::bind("raise_exception", a, {"message"}));
+                                                  ArgBinder b, ArgBinder::bind("raise_exception", a,
+                                                                               {"message"}));
                                               return in.raise(py_str(b.get(0)));
                                           })},
         {"strftime_now", make_callable("strftime_now", g_strftime_now)},
-        {"joiner", make_callable("joiner",
-                                 [](Interpreter&, CallArgs& a) -> Result<Value> {
-                                     TK_ASSIGN_OR_RETURN(ArgBinder b,
-                                                         ArgBinder::bind("joiner", a, {"sep"}));
-                                     const std::string sep = b.has(0) ? py_str(b.get(0)) : ", ";
-                                     auto used = std::make_shared<bool>(false);
-                                     return make_callable(
-                                         "joiner", [sep, used](Interpreter&, CallArgs&) {
-                                             const bool first = !*used;
-                                             *used = true;
-                                             return Result<Value>(Value(first ? "" : sep));
-                                         });
-                                 })},
+        {"joiner",
+         make_callable("joiner",
+                       [](Interpreter&, CallArgs& a) -> Result<Value> {
+                           TK_ASSIGN_OR_RETURN(ArgBinder b, ArgBinder::bind("joiner", a, {"sep"}));
+                           const std::string sep = b.has(0) ? py_str(b.get(0)) : ", ";
+                           auto used = std::make_shared<bool>(false);
+                           return make_callable("joiner", [sep, used](Interpreter&, CallArgs&) {
+                               const bool first = !*used;
+                               *used = true;
+                               return Result<Value>(Value(first ? "" : sep));
+                           });
+                       })},
     };
     return *kGlobals;
 }
@@ -135,7 +135,8 @@ Result<std::string> convert(char conv, const std::string& flags, int width, int 
         if (precision >= 0) {
             const std::u32string cps = utf8_decode(body);
             if (cps.size() > static_cast<size_t>(precision)) {
-                body = utf8_encode(std::u32string_view(cps).substr(0, static_cast<size_t>(precision)));
+                body =
+                    utf8_encode(std::u32string_view(cps).substr(0, static_cast<size_t>(precision)));
             }
         }
     } else if (conv == 'c') {
@@ -156,7 +157,8 @@ Result<std::string> convert(char conv, const std::string& flags, int width, int 
         if (precision >= 0) spec += "." + std::to_string(precision);
         width = 0;  // numbers are padded by snprintf ('0' flag included)
         char buf[512];
-        if (conv == 'd' || conv == 'i' || conv == 'u' || conv == 'x' || conv == 'X' || conv == 'o') {
+        if (conv == 'd' || conv == 'i' || conv == 'u' || conv == 'x' || conv == 'X' ||
+            conv == 'o') {
             if (std::isnan(v.to_double()) || std::isinf(v.to_double())) {
                 return type_error("cannot convert float to integer");
             }
@@ -236,7 +238,8 @@ Result<Value> percent_format(const std::string& fmt, const Value& args) {
             if (mapping) {
                 v = &args;
             } else {
-                if (next >= items.size()) return type_error("not enough arguments for format string");
+                if (next >= items.size())
+                    return type_error("not enough arguments for format string");
                 v = &items[next++];
             }
         }
@@ -244,10 +247,10 @@ Result<Value> percent_format(const std::string& fmt, const Value& args) {
         for (char f : flags) {
             if (f != '-') num_flags.push_back(f);
         }
-        TK_ASSIGN_OR_RETURN(std::string piece, convert(conv, flags.find('-') != std::string::npos
-                                                                ? "-" + num_flags
-                                                                : num_flags,
-                                                       width, precision, *v));
+        TK_ASSIGN_OR_RETURN(
+            std::string piece,
+            convert(conv, flags.find('-') != std::string::npos ? "-" + num_flags : num_flags, width,
+                    precision, *v));
         out += piece;
     }
     // Python only checks leftovers for tuples and plain values; lists and dicts count as

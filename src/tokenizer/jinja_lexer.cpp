@@ -79,14 +79,15 @@ public:
 
 private:
     Status error(size_t offset, const std::string& msg) const {
-        return Status(ErrorCode::kInvalidArgument,
-                      "chat template syntax error at " + describe_location(src_, offset) + ": " +
-                          msg);
+        return Status(
+            ErrorCode::kInvalidArgument,
+            "chat template syntax error at " + describe_location(src_, offset) + ": " + msg);
     }
 
     size_t find_tag(size_t from) const {
         for (size_t i = from; i + 1 < src_.size(); ++i) {
-            if (src_[i] == '{' && (src_[i + 1] == '%' || src_[i + 1] == '{' || src_[i + 1] == '#')) {
+            if (src_[i] == '{' &&
+                (src_[i + 1] == '%' || src_[i + 1] == '{' || src_[i + 1] == '#')) {
                 return i;
             }
         }
@@ -101,7 +102,8 @@ private:
 
     // Bytes of the whitespace code point at s[i], or 0 if it is not Python whitespace.
     static size_t ws_in(std::string_view s, size_t i) {
-        if (static_cast<uint8_t>(s[i]) < 0x80) return py_isspace(static_cast<uint8_t>(s[i])) ? 1 : 0;
+        if (static_cast<uint8_t>(s[i]) < 0x80)
+            return py_isspace(static_cast<uint8_t>(s[i])) ? 1 : 0;
         const size_t len = char_len(s, i);
         const std::u32string cp = utf8_decode(s.substr(i, len));
         return (cp.size() == 1 && py_isspace(cp[0])) ? len : 0;
@@ -153,7 +155,8 @@ private:
     }
 
     void emit_data(std::string_view text, size_t offset) {
-        if (!text.empty()) tokens_.push_back(Token{TokKind::kData, std::string(text), 0, 0, offset});
+        if (!text.empty())
+            tokens_.push_back(Token{TokKind::kData, std::string(text), 0, 0, offset});
     }
 
     // `{%-? raw -?%}`; on success *body is the offset just past it.
@@ -318,11 +321,14 @@ private:
             e = f;
         } else if (src_[start] == '0') {
             const char x = start + 1 < src_.size() ? src_[start + 1] : '\0';
-            base = (x == 'b' || x == 'B') ? 2 : (x == 'o' || x == 'O') ? 8 : (x == 'x' || x == 'X') ? 16 : 10;
+            base = (x == 'b' || x == 'B')   ? 2
+                   : (x == 'o' || x == 'O') ? 8
+                   : (x == 'x' || x == 'X') ? 16
+                                            : 10;
             if (base != 10) {
                 e = start + 2;
-                while (e < src_.size() && (src_[e] == '_' || (hex_value(src_[e]) >= 0 &&
-                                                              hex_value(src_[e]) < base))) {
+                while (e < src_.size() &&
+                       (src_[e] == '_' || (hex_value(src_[e]) >= 0 && hex_value(src_[e]) < base))) {
                     ++e;
                 }
                 if (e == start + 2) return error(start, "invalid integer literal");
@@ -428,8 +434,8 @@ private:
                 default:
                     if (n >= '0' && n <= '7') {
                         uint32_t cp = static_cast<uint32_t>(n - '0');
-                        for (int k = 0; k < 2 && i < src_.size() && src_[i] >= '0' && src_[i] <= '7';
-                             ++k) {
+                        for (int k = 0;
+                             k < 2 && i < src_.size() && src_[i] >= '0' && src_[i] <= '7'; ++k) {
                             cp = cp * 8 + static_cast<uint32_t>(src_[i++] - '0');
                         }
                         utf8_append(value, cp);
@@ -467,8 +473,8 @@ private:
         } else if (c == ')' || c == ']' || c == '}') {
             if (balance->empty()) return error(p, std::string("unexpected '") + c + "'");
             if (balance->back() != c) {
-                return error(p, std::string("unexpected '") + c + "', expected '" +
-                                    balance->back() + "'");
+                return error(
+                    p, std::string("unexpected '") + c + "', expected '" + balance->back() + "'");
             }
             balance->pop_back();
         }

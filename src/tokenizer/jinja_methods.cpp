@@ -6,6 +6,7 @@
 
 #include "tokenizer/jinja_eval.h"
 #include "tokenizer/jinja_pyutil.h"
+#include "tokenizer/unicode.h"
 
 namespace tk::tokenizer::jinja {
 
@@ -53,12 +54,12 @@ Result<Value> m_split(std::string_view fn, const Value& self, CallArgs& a, bool 
 Result<Value> m_affix(std::string_view fn, const Value& self, CallArgs& a, bool end) {
     TK_ASSIGN_OR_RETURN(ArgBinder b, ArgBinder::bind(fn, a, {"prefix"}));
     const std::string& s = self.as_string();
-    std::vector<Value> options = b.get(0).is_tuple() ? b.get(0).as_array()
-                                                     : std::vector<Value>{b.get(0)};
+    std::vector<Value> options =
+        b.get(0).is_tuple() ? b.get(0).as_array() : std::vector<Value>{b.get(0)};
     for (const Value& o : options) {
         TK_ASSIGN_OR_RETURN(std::string x, str_arg(fn, o));
-        if (x.size() <= s.size() &&
-            (end ? s.compare(s.size() - x.size(), x.size(), x) == 0 : s.compare(0, x.size(), x) == 0)) {
+        if (x.size() <= s.size() && (end ? s.compare(s.size() - x.size(), x.size(), x) == 0
+                                         : s.compare(0, x.size(), x) == 0)) {
             return Value(true);
         }
     }
@@ -84,8 +85,9 @@ Result<Value> m_pad(std::string_view fn, const Value& self, CallArgs& a, int whe
     const auto len = static_cast<int64_t>(utf8_length(self.as_string()));
     const int64_t total = std::max<int64_t>(0, int_of(b.get(0)) - len);
     // CPython's center() puts the odd space on the left when the width is odd.
-    const int64_t left =
-        where < 0 ? 0 : where > 0 ? total : total / 2 + (total & int_of(b.get(0)) & 1);
+    const int64_t left = where < 0   ? 0
+                         : where > 0 ? total
+                                     : total / 2 + (total & int_of(b.get(0)) & 1);
     std::string out;
     for (int64_t i = 0; i < left; ++i) out += fill;
     out += self.as_string();
@@ -139,19 +141,22 @@ Result<Value> m_format(const Value& self, CallArgs& a) {
             continue;
         }
         const size_t close = f.find('}', i);
-        if (close == std::string::npos) return type_error("Single '{' encountered in format string");
+        if (close == std::string::npos)
+            return type_error("Single '{' encountered in format string");
         std::string field = f.substr(i + 1, close - i - 1);
         bool repr = false;
         if (field.size() >= 2 && field[field.size() - 2] == '!') {
             repr = field.back() == 'r';
             field.resize(field.size() - 2);
         }
-        if (field.find(':') != std::string::npos) return type_error("format specs are not supported");
+        if (field.find(':') != std::string::npos)
+            return type_error("format specs are not supported");
         Value v;
         if (field.empty()) {
             if (auto_idx >= a.args.size()) return type_error("Replacement index out of range");
             v = a.args[auto_idx++];
-        } else if (std::all_of(field.begin(), field.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        } else if (std::all_of(field.begin(), field.end(),
+                               [](char c) { return c >= '0' && c <= '9'; })) {
             const size_t k = std::stoul(field);
             if (k >= a.args.size()) return type_error("Replacement index out of range");
             v = a.args[k];
@@ -193,25 +198,28 @@ Result<Value> str_method(std::string_view name, const Value& self, CallArgs& a) 
     if (name == "lower" || name == "casefold") return Value(str_lower(s));
     if (name == "title") return Value(py_title(s));
     if (name == "capitalize") return Value(py_capitalize(s));
+    if (name == "swapcase") return Value(py_swapcase(s));
     if (name == "isspace") return all_cps(self, py_isspace);
+    // Character classes from the tokenizer's Unicode tables (\p{N}, \p{L}); Python's digit /
+    // decimal distinctions within \p{N} are not kept.
     if (name == "isdigit" || name == "isdecimal" || name == "isnumeric") {
-        return all_cps(self, [](char32_t c) { return c >= '0' && c <= '9'; });
+        return all_cps(self, [](char32_t c) { return (cpt_flags(c) & kCatNumber) != 0; });
     }
     if (name == "isalpha") {
-        return all_cps(self, [](char32_t c) { return py_lower(c) != py_upper(c); });
+        return all_cps(self, [](char32_t c) { return (cpt_flags(c) & kCatLetter) != 0; });
     }
     if (name == "isalnum") {
-        return all_cps(self, [](char32_t c) {
-            return (c >= '0' && c <= '9') || py_lower(c) != py_upper(c);
-        });
+        return all_cps(self,
+                       [](char32_t c) { return (cpt_flags(c) & (kCatLetter | kCatNumber)) != 0; });
     }
     if (name == "islower" || name == "isupper") {
+        // At least one cased character, and every cased one lowercase (uppercase).
         const bool want_lower = name == "islower";
         bool cased = false;
         for (char32_t c : utf8_decode(s)) {
-            if (py_lower(c) == py_upper(c)) continue;
+            if (!py_iscased(c)) continue;
             cased = true;
-            if ((py_lower(c) == c) != want_lower) return Value(false);
+            if (want_lower ? !py_char_islower(c) : !py_char_isupper(c)) return Value(false);
         }
         return Value(cased);
     }
@@ -237,7 +245,8 @@ Result<Value> str_method(std::string_view name, const Value& self, CallArgs& a) 
     if (name == "removeprefix" || name == "removesuffix") {
         TK_ASSIGN_OR_RETURN(ArgBinder b, ArgBinder::bind(name, a, {"affix"}));
         TK_ASSIGN_OR_RETURN(std::string x, str_arg(name, b.get(0)));
-        if (name == "removeprefix" && s.compare(0, x.size(), x) == 0) return Value(s.substr(x.size()));
+        if (name == "removeprefix" && s.compare(0, x.size(), x) == 0)
+            return Value(s.substr(x.size()));
         if (name == "removesuffix" && x.size() <= s.size() && !x.empty() &&
             s.compare(s.size() - x.size(), x.size(), x) == 0) {
             return Value(s.substr(0, s.size() - x.size()));
@@ -258,20 +267,21 @@ Result<Value> str_method(std::string_view name, const Value& self, CallArgs& a) 
 
 bool is_str_method(std::string_view n) {
     static const char* const kNames[] = {
-        "strip", "lstrip", "rstrip", "split", "rsplit", "startswith", "endswith", "find", "rfind",
-        "index", "rindex", "ljust", "rjust", "center", "join", "format", "upper", "lower",
-        "casefold", "title", "capitalize", "isspace", "isdigit", "isdecimal", "isnumeric",
-        "isalpha", "isalnum", "islower", "isupper", "replace", "count", "splitlines",
-        "removeprefix", "removesuffix", "zfill"};
+        "strip",     "lstrip",    "rstrip",     "split",        "rsplit",       "startswith",
+        "endswith",  "find",      "rfind",      "index",        "rindex",       "ljust",
+        "rjust",     "center",    "join",       "format",       "upper",        "lower",
+        "casefold",  "title",     "capitalize", "swapcase",     "isspace",      "isdigit",
+        "isdecimal", "isnumeric", "isalpha",    "isalnum",      "islower",      "isupper",
+        "replace",   "count",     "splitlines", "removeprefix", "removesuffix", "zfill"};
     return std::find(std::begin(kNames), std::end(kNames), n) != std::end(kNames);
 }
 
 // Methods markupsafe.Markup overrides to return Markup.
 bool is_markup_method(std::string_view n) {
     static const char* const kNames[] = {
-        "capitalize", "title", "lower", "upper", "replace", "ljust", "rjust", "lstrip", "rstrip",
-        "center", "strip", "zfill", "casefold", "removeprefix", "removesuffix", "split", "rsplit",
-        "splitlines", "join", "format"};
+        "capitalize",   "title",        "lower",  "upper",  "swapcase",   "replace", "ljust",
+        "rjust",        "lstrip",       "rstrip", "center", "strip",      "zfill",   "casefold",
+        "removeprefix", "removesuffix", "split",  "rsplit", "splitlines", "join",    "format"};
     return std::find(std::begin(kNames), std::end(kNames), n) != std::end(kNames);
 }
 
@@ -335,13 +345,13 @@ Result<ArgBinder> ArgBinder::bind(std::string_view fn_name, CallArgs& args,
     for (auto& [k, v] : args.kwargs) {
         const auto it = std::find(params.begin(), params.end(), k);
         if (it == params.end()) {
-            return type_error(std::string(fn_name) + "() got an unexpected keyword argument '" +
-                              k + "'");
+            return type_error(std::string(fn_name) + "() got an unexpected keyword argument '" + k +
+                              "'");
         }
         const auto idx = static_cast<size_t>(it - params.begin());
         if (b.given_[idx]) {
-            return type_error(std::string(fn_name) + "() got multiple values for argument '" +
-                              k + "'");
+            return type_error(std::string(fn_name) + "() got multiple values for argument '" + k +
+                              "'");
         }
         b.values_[idx] = v;
         b.given_[idx] = true;
@@ -364,7 +374,8 @@ Value bound_method(const Value& self, std::string_view name) {
                     v = Value(escape_for_markup(v));
                 } else if (n == "join" && v.is_array()) {
                     std::vector<Value> items;
-                    for (const Value& item : v.as_array()) items.emplace_back(escape_for_markup(item));
+                    for (const Value& item : v.as_array())
+                        items.emplace_back(escape_for_markup(item));
                     v = Value::array(std::move(items));
                 }
             }
@@ -382,9 +393,8 @@ Value bound_method(const Value& self, std::string_view name) {
     if (self.is_object()) {
         if (name == "items" || name == "keys" || name == "values" || name == "get" ||
             name == "copy") {
-            return make_callable(n, [self, n](Interpreter&, CallArgs& a) {
-                return dict_method(n, self, a);
-            });
+            return make_callable(
+                n, [self, n](Interpreter&, CallArgs& a) { return dict_method(n, self, a); });
         }
         if (name == "pop" || name == "popitem" || name == "setdefault" || name == "update" ||
             name == "clear") {
@@ -393,13 +403,12 @@ Value bound_method(const Value& self, std::string_view name) {
     }
     if (self.is_array() && !self.is_iterator()) {
         if (name == "index" || name == "count" || (name == "copy" && !self.is_tuple())) {
-            return make_callable(n, [self, n](Interpreter&, CallArgs& a) {
-                return list_method(n, self, a);
-            });
+            return make_callable(
+                n, [self, n](Interpreter&, CallArgs& a) { return list_method(n, self, a); });
         }
-        if (!self.is_tuple() && (name == "append" || name == "extend" || name == "insert" ||
-                                 name == "pop" || name == "remove" || name == "reverse" ||
-                                 name == "sort" || name == "clear")) {
+        if (!self.is_tuple() &&
+            (name == "append" || name == "extend" || name == "insert" || name == "pop" ||
+             name == "remove" || name == "reverse" || name == "sort" || name == "clear")) {
             return unsafe();
         }
     }

@@ -15,8 +15,8 @@ bool int_like(const Value& v) { return v.is_int() || v.is_bool(); }
 int64_t int_of(const Value& v) { return v.is_bool() ? int64_t{v.as_bool()} : v.as_int(); }
 
 Status unsupported(std::string_view op, const Value& a, const Value& b) {
-    return type_error("unsupported operand type(s) for " + std::string(op) + ": '" +
-                      type_name(a) + "' and '" + type_name(b) + "'");
+    return type_error("unsupported operand type(s) for " + std::string(op) + ": '" + type_name(a) +
+                      "' and '" + type_name(b) + "'");
 }
 
 Result<Value> repeat(const Value& seq, int64_t times) {
@@ -50,7 +50,8 @@ Result<Value> int_pow(int64_t base, int64_t exp) {
             return type_error("integer overflow");
         }
         exp >>= 1;
-        if (exp > 0 && __builtin_mul_overflow(base, base, &base)) return type_error("integer overflow");
+        if (exp > 0 && __builtin_mul_overflow(base, base, &base))
+            return type_error("integer overflow");
     }
     return Value(result);
 }
@@ -221,8 +222,7 @@ Result<Value> get_slice(const Value& obj, const Value& start, const Value& stop,
     if (!is_seq) return type_error("'" + type_name(obj) + "' object is not subscriptable");
     auto ok_index = [](const Value& v) { return v.is_none() || v.is_int() || v.is_bool(); };
     if (!ok_index(start) || !ok_index(stop) || !ok_index(step)) {
-        return type_error(
-            "slice indices must be integers or None or have an __index__ method");
+        return type_error("slice indices must be integers or None or have an __index__ method");
     }
     const int64_t st = step.is_none() ? 1 : int_of(step);
     if (st == 0) return type_error("slice step cannot be zero");
@@ -262,7 +262,8 @@ Result<Value> binary_op(std::string_view op, const Value& a, const Value& b) {
     if (op == "+") {
         if (ints) {
             int64_t r;
-            if (__builtin_add_overflow(int_of(a), int_of(b), &r)) return type_error("integer overflow");
+            if (__builtin_add_overflow(int_of(a), int_of(b), &r))
+                return type_error("integer overflow");
             return Value(r);
         }
         if (nums) return Value(a.to_double() + b.to_double());
@@ -283,15 +284,16 @@ Result<Value> binary_op(std::string_view op, const Value& a, const Value& b) {
             return type_error("can only concatenate str (not \"" + type_name(b) + "\") to str");
         }
         if (a.is_array() && !a.is_iterator()) {
-            return type_error("can only concatenate " + type_name(a) + " (not \"" +
-                              type_name(b) + "\") to " + type_name(a));
+            return type_error("can only concatenate " + type_name(a) + " (not \"" + type_name(b) +
+                              "\") to " + type_name(a));
         }
         return unsupported("+", a, b);
     }
     if (op == "-") {
         if (ints) {
             int64_t r;
-            if (__builtin_sub_overflow(int_of(a), int_of(b), &r)) return type_error("integer overflow");
+            if (__builtin_sub_overflow(int_of(a), int_of(b), &r))
+                return type_error("integer overflow");
             return Value(r);
         }
         if (nums) return Value(a.to_double() - b.to_double());
@@ -300,7 +302,8 @@ Result<Value> binary_op(std::string_view op, const Value& a, const Value& b) {
     if (op == "*") {
         if (ints) {
             int64_t r;
-            if (__builtin_mul_overflow(int_of(a), int_of(b), &r)) return type_error("integer overflow");
+            if (__builtin_mul_overflow(int_of(a), int_of(b), &r))
+                return type_error("integer overflow");
             return Value(r);
         }
         if (nums) return Value(a.to_double() * b.to_double());
@@ -315,9 +318,9 @@ Result<Value> binary_op(std::string_view op, const Value& a, const Value& b) {
     if (op == "/" || op == "//" || op == "%") {
         if (!nums) return unsupported(op, a, b);
         if (b.to_double() == 0.0) {
-            return type_error(ints ? (op == "/" ? "division by zero"
-                                                : "integer division or modulo by zero")
-                                   : "float division by zero");
+            return type_error(
+                ints ? (op == "/" ? "division by zero" : "integer division or modulo by zero")
+                     : "float division by zero");
         }
         if (op == "/") return Value(a.to_double() / b.to_double());
         if (ints) {

@@ -55,7 +55,7 @@ Result<Body> Parser::subparse(const std::vector<std::string_view>& end_names) {
 }
 
 Result<Body> Parser::parse_statements(const std::vector<std::string_view>& end_names,
-                              bool drop_needle) {
+                                      bool drop_needle) {
     TK_RETURN_IF_ERROR(expect_kind(TokKind::kBlockEnd, "end of statement block"));
     DepthGuard g(&depth_);
     if (depth_ > kMaxParseDepth) return fail("blocks nested too deeply");

@@ -41,8 +41,8 @@ Result<ExprPtr> Parser::parse_or() {
         const size_t off = cur().offset;
         advance();
         TK_ASSIGN_OR_RETURN(ExprPtr right, parse_and());
-        TK_ASSIGN_OR_RETURN(left, binary(ExprKind::kOr, "or", std::move(left),
-                                         std::move(right), off));
+        TK_ASSIGN_OR_RETURN(left,
+                            binary(ExprKind::kOr, "or", std::move(left), std::move(right), off));
     }
     return left;
 }
@@ -53,8 +53,8 @@ Result<ExprPtr> Parser::parse_and() {
         const size_t off = cur().offset;
         advance();
         TK_ASSIGN_OR_RETURN(ExprPtr right, parse_not());
-        TK_ASSIGN_OR_RETURN(left, binary(ExprKind::kAnd, "and", std::move(left),
-                                         std::move(right), off));
+        TK_ASSIGN_OR_RETURN(left,
+                            binary(ExprKind::kAnd, "and", std::move(left), std::move(right), off));
     }
     return left;
 }
@@ -80,8 +80,8 @@ Result<ExprPtr> Parser::parse_compare() {
     while (true) {
         std::string op;
         if (cur().kind == TokKind::kOp &&
-            (cur().text == "==" || cur().text == "!=" || cur().text == "<" ||
-             cur().text == "<=" || cur().text == ">" || cur().text == ">=")) {
+            (cur().text == "==" || cur().text == "!=" || cur().text == "<" || cur().text == "<=" ||
+             cur().text == ">" || cur().text == ">=")) {
             op = cur().text;
             advance();
         } else if (is_name("in")) {
@@ -112,8 +112,8 @@ Result<ExprPtr> Parser::parse_math1() {
         const size_t off = cur().offset;
         advance();
         TK_ASSIGN_OR_RETURN(ExprPtr right, parse_concat());
-        TK_ASSIGN_OR_RETURN(left, binary(ExprKind::kBinary, op, std::move(left),
-                                         std::move(right), off));
+        TK_ASSIGN_OR_RETURN(left,
+                            binary(ExprKind::kBinary, op, std::move(left), std::move(right), off));
     }
     return left;
 }
@@ -124,8 +124,8 @@ Result<ExprPtr> Parser::parse_concat() {
         const size_t off = cur().offset;
         advance();
         TK_ASSIGN_OR_RETURN(ExprPtr right, parse_math2());
-        TK_ASSIGN_OR_RETURN(left, binary(ExprKind::kBinary, "~", std::move(left),
-                                         std::move(right), off));
+        TK_ASSIGN_OR_RETURN(left,
+                            binary(ExprKind::kBinary, "~", std::move(left), std::move(right), off));
     }
     return left;
 }
@@ -137,8 +137,8 @@ Result<ExprPtr> Parser::parse_math2() {
         const size_t off = cur().offset;
         advance();
         TK_ASSIGN_OR_RETURN(ExprPtr right, parse_pow());
-        TK_ASSIGN_OR_RETURN(left, binary(ExprKind::kBinary, op, std::move(left),
-                                         std::move(right), off));
+        TK_ASSIGN_OR_RETURN(left,
+                            binary(ExprKind::kBinary, op, std::move(left), std::move(right), off));
     }
     return left;
 }
@@ -149,8 +149,8 @@ Result<ExprPtr> Parser::parse_pow() {
         const size_t off = cur().offset;
         advance();
         TK_ASSIGN_OR_RETURN(ExprPtr right, parse_unary(true));
-        TK_ASSIGN_OR_RETURN(left, binary(ExprKind::kBinary, "**", std::move(left),
-                                         std::move(right), off));
+        TK_ASSIGN_OR_RETURN(
+            left, binary(ExprKind::kBinary, "**", std::move(left), std::move(right), off));
     }
     return left;
 }
@@ -252,8 +252,8 @@ Result<ExprPtr> Parser::parse_tuple(bool simplified, bool with_condexpr,
     bool is_tuple = false;
     while (true) {
         if (!args.empty()) TK_RETURN_IF_ERROR(expect_op(","));
-        bool at_end = cur().kind == TokKind::kVarEnd || cur().kind == TokKind::kBlockEnd ||
-                      is_op(")");
+        bool at_end =
+            cur().kind == TokKind::kVarEnd || cur().kind == TokKind::kBlockEnd || is_op(")");
         for (std::string_view n : end_names) at_end = at_end || is_name(n);
         if (at_end) break;
         if (simplified) {

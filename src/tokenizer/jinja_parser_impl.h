@@ -67,9 +67,9 @@ public:
 
     Status fail(const std::string& msg) const { return fail_at(cur().offset, msg); }
     Status fail_at(size_t offset, const std::string& msg) const {
-        return Status(ErrorCode::kInvalidArgument, "chat template syntax error at " +
-                                                       describe_location(src_, offset) + ": " +
-                                                       msg);
+        return Status(
+            ErrorCode::kInvalidArgument,
+            "chat template syntax error at " + describe_location(src_, offset) + ": " + msg);
     }
     Status expect_op(std::string_view op) {
         if (skip_op(op)) return Status::ok();
@@ -108,8 +108,7 @@ public:
     Result<Body> subparse(const std::vector<std::string_view>& end_names);
 
     // Block end, body up to one of `end_names`; with drop_needle the end name is consumed.
-    Result<Body> parse_statements(const std::vector<std::string_view>& end_names,
-                                  bool drop_needle);
+    Result<Body> parse_statements(const std::vector<std::string_view>& end_names, bool drop_needle);
     Result<StmtPtr> parse_statement();
     Status parse_if(Stmt* s);
     Status parse_for(Stmt* s);
@@ -151,6 +150,5 @@ public:
     int loop_depth_ = 0;
     int loop_refs_ = 0;  // `loop` names parsed so far (decides Stmt::uses_loop)
 };
-
 
 }  // namespace tk::tokenizer::jinja

@@ -126,8 +126,8 @@ std::vector<std::string> py_splitlines(std::string_view s, bool keepends) {
         }
         size_t eol = i + 1;
         if (c == '\r' && eol < cps.size() && cps[eol] == '\n') ++eol;
-        out.push_back(utf8_encode(
-            std::u32string_view(cps).substr(start, (keepends ? eol : i) - start)));
+        out.push_back(
+            utf8_encode(std::u32string_view(cps).substr(start, (keepends ? eol : i) - start)));
         start = i = eol;
     }
     if (start < cps.size()) out.push_back(utf8_encode(std::u32string_view(cps).substr(start)));
@@ -171,22 +171,44 @@ int64_t py_find(std::string_view s, std::string_view sub) {
 }
 
 std::string py_title(std::string_view s) {
+    const std::u32string cps = utf8_decode(s);
     std::string out;
     bool prev_cased = false;
-    for (char32_t c : utf8_decode(s)) {
-        const bool cased = py_lower(c) != c || py_upper(c) != c;
-        utf8_append(out, cased ? (prev_cased ? py_lower(c) : py_upper(c)) : c);
-        prev_cased = cased;
+    for (size_t i = 0; i < cps.size(); ++i) {
+        if (prev_cased) {
+            append_lower_at(out, cps, i);
+        } else {
+            append_title(out, cps[i]);
+        }
+        prev_cased = py_iscased(cps[i]);
+    }
+    return out;
+}
+
+std::string py_swapcase(std::string_view s) {
+    const std::u32string cps = utf8_decode(s);
+    std::string out;
+    for (size_t i = 0; i < cps.size(); ++i) {
+        if (py_char_isupper(cps[i])) {
+            append_lower_at(out, cps, i);
+        } else if (py_char_islower(cps[i])) {
+            append_upper(out, cps[i]);
+        } else {
+            utf8_append(out, cps[i]);
+        }
     }
     return out;
 }
 
 std::string py_capitalize(std::string_view s) {
+    const std::u32string cps = utf8_decode(s);
     std::string out;
-    bool first = true;
-    for (char32_t c : utf8_decode(s)) {
-        utf8_append(out, first ? py_upper(c) : py_lower(c));
-        first = false;
+    for (size_t i = 0; i < cps.size(); ++i) {
+        if (i == 0) {
+            append_title(out, cps[i]);
+        } else {
+            append_lower_at(out, cps, i);
+        }
     }
     return out;
 }

@@ -81,8 +81,8 @@ size_t utf8_length(std::string_view s) {
 
 bool py_isspace(char32_t c) {
     if (c <= 0x20) return c == 0x20 || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F);
-    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-           c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+    return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 bool py_isprintable(char32_t c) {
@@ -92,50 +92,61 @@ bool py_isprintable(char32_t c) {
     return (cpt_flags(c) & (kCatControl | kCatSeparator)) == 0 && cpt_flags(c) != 0;
 }
 
-char32_t py_lower(char32_t c) {
-    if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-    if ((c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 32;
-    if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 &&
-        c != 0x17F) {
-        const bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
-        if (odd_upper) return (c & 1) ? c + 1 : c;
-        if (c == 0x178) return 0xFF;
-        return (c & 1) ? c : c + 1;
-    }
-    if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;
-    if (c >= 0x410 && c <= 0x42F) return c + 32;
-    if (c >= 0x400 && c <= 0x40F) return c + 80;
-    return c;
-}
-
-char32_t py_upper(char32_t c) {
-    if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
-    if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 32;
-    if (c == 0xFF) return 0x178;
-    if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 &&
-        c != 0x17F && c != 0x178) {
-        const bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
-        if (odd_upper) return (c & 1) ? c : c - 1;
-        return (c & 1) ? c - 1 : c;
-    }
-    if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c - 32;
-    if (c >= 0x430 && c <= 0x44F) return c - 32;
-    if (c >= 0x450 && c <= 0x45F) return c - 80;
-    return c;
-}
-
 namespace {
-template <typename F>
-std::string map_cps(std::string_view s, F f) {
-    std::string out;
-    out.reserve(s.size());
-    for (char32_t c : utf8_decode(s)) utf8_append(out, f(c));
-    return out;
+// Approximates Unicode Case_Ignorable (marks, modifier letters and the Word_Break MidLetter /
+// MidNumLet / Single_Quote characters); only the final-sigma rule consults it.
+bool case_ignorable(char32_t c) {
+    if (c == '\'' || c == '.' || c == ':' || c == '^' || c == '`' || c == 0xA8 || c == 0xAD ||
+        c == 0xAF || c == 0xB4 || c == 0xB7 || c == 0xB8 || c == 0x2018 || c == 0x2019 ||
+        c == 0x2024 || c == 0x2027 || (c >= 0x2B0 && c <= 0x36F)) {
+        return true;
+    }
+    return c >= 0x80 && (cpt_flags(c) & kCatMark) != 0;
+}
+
+// CPython's handle_capital_sigma: U+03A3 lowercases to final sigma after a cased letter
+// (skipping case-ignorables) when no cased letter follows.
+char32_t lower_sigma(const std::u32string& s, size_t i) {
+    size_t j = i;
+    while (j > 0 && case_ignorable(s[j - 1])) --j;
+    bool final_sigma = j > 0 && py_iscased(s[j - 1]);
+    if (final_sigma) {
+        size_t k = i + 1;
+        while (k < s.size() && case_ignorable(s[k])) ++k;
+        final_sigma = k == s.size() || !py_iscased(s[k]);
+    }
+    return final_sigma ? 0x3C2 : 0x3C3;
 }
 }  // namespace
 
-std::string str_lower(std::string_view s) { return map_cps(s, py_lower); }
-std::string str_upper(std::string_view s) { return map_cps(s, py_upper); }
+void append_lower_at(std::string& out, const std::u32string& s, size_t i) {
+    if (s[i] == 0x3A3) {
+        utf8_append(out, lower_sigma(s, i));
+    } else {
+        append_lower(out, s[i]);
+    }
+}
+
+std::string str_lower(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    bool ascii = true;
+    for (char c : s) ascii = ascii && static_cast<uint8_t>(c) < 0x80;
+    if (ascii) {
+        for (char c : s) out.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c);
+        return out;
+    }
+    const std::u32string cps = utf8_decode(s);
+    for (size_t i = 0; i < cps.size(); ++i) append_lower_at(out, cps, i);
+    return out;
+}
+
+std::string str_upper(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char32_t c : utf8_decode(s)) append_upper(out, c);
+    return out;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Text forms

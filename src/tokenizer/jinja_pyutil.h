@@ -19,17 +19,28 @@ size_t utf8_length(std::string_view s);
 
 bool py_isspace(char32_t cp);      // str.isspace
 bool py_isprintable(char32_t cp);  // str.isprintable (decides repr escapes)
-char32_t py_lower(char32_t cp);    // ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic
+// Case mappings of Python 3.11 / Unicode 14 (jinja_unicase.cpp). py_lower / py_upper are the
+// single-code-point mappings; append_* write the full mapping ("\u00df" upper is "SS").
+char32_t py_lower(char32_t cp);
 char32_t py_upper(char32_t cp);
+void append_lower(std::string& out, char32_t cp);
+void append_upper(std::string& out, char32_t cp);
+void append_title(std::string& out, char32_t cp);
+bool py_iscased(char32_t cp);
+bool py_char_islower(char32_t cp);  // the Unicode Lowercase property
+bool py_char_isupper(char32_t cp);  // the Unicode Uppercase property
+// str.lower() (with the Greek final-sigma rule) and str.upper().
 std::string str_lower(std::string_view s);
 std::string str_upper(std::string_view s);
+// Lowercase of s[i] in the context of s (final sigma).
+void append_lower_at(std::string& out, const std::u32string& s, size_t i);
 
 // ---- Text forms.
-std::string format_float(double d);       // repr(float): 1.0, 1e-05, 1e+16, inf, nan
+std::string format_float(double d);  // repr(float): 1.0, 1e-05, 1e+16, inf, nan
 std::string repr_string(std::string_view s);
-std::string py_str(const Value& v);       // str(v); undefined prints as ""
+std::string py_str(const Value& v);  // str(v); undefined prints as ""
 std::string py_repr(const Value& v);
-std::string type_name(const Value& v);    // "str", "dict", "NoneType", ...
+std::string type_name(const Value& v);  // "str", "dict", "NoneType", ...
 
 // markupsafe.escape: & < > " ' as entities.
 std::string html_escape(std::string_view s);
@@ -66,5 +77,6 @@ std::string py_replace(std::string_view s, std::string_view old, std::string_vie
 int64_t py_find(std::string_view s, std::string_view sub);
 std::string py_title(std::string_view s);       // str.title()
 std::string py_capitalize(std::string_view s);  // str.capitalize()
+std::string py_swapcase(std::string_view s);    // str.swapcase()
 
 }  // namespace tk::tokenizer::jinja

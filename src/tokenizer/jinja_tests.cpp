@@ -31,10 +31,10 @@ bool same_object(const Value& a, const Value& b) {
 
 Result<bool> Interpreter::apply_test(const std::string& name, const Value& v, CallArgs& a) {
     // Tests taking no argument.
-    static const char* const kUnary[] = {"defined", "undefined", "none", "boolean", "false",
-                                         "true", "integer", "float", "number", "string",
-                                         "mapping", "sequence", "iterable", "callable", "lower",
-                                         "upper", "escaped", "odd", "even"};
+    static const char* const kUnary[] = {"defined", "undefined", "none",     "boolean",  "false",
+                                         "true",    "integer",   "float",    "number",   "string",
+                                         "mapping", "sequence",  "iterable", "callable", "lower",
+                                         "upper",   "escaped",   "odd",      "even"};
     for (const char* u : kUnary) {
         if (name != u) continue;
         TK_ASSIGN_OR_RETURN(ArgBinder b, ArgBinder::bind(name, a, {}));
@@ -67,7 +67,8 @@ Result<bool> Interpreter::apply_test(const std::string& name, const Value& v, Ca
         if (name == "escaped") return v.is_markup();
         if (v.is_undefined()) return undefined_error(v);
         if (!int_like(v) && !v.is_float()) {
-            return type_error("unsupported operand type(s) for %: '" + type_name(v) + "' and 'int'");
+            return type_error("unsupported operand type(s) for %: '" + type_name(v) +
+                              "' and 'int'");
         }
         TK_ASSIGN_OR_RETURN(Value m, binary_op("%", v, Value(int64_t{2})));
         return py_equal(m, Value(int64_t{name == "odd" ? 1 : 0}));

@@ -42,15 +42,15 @@ public:
         kNamespace,
     };
 
-    Value() = default;  // undefined
-    Value(std::nullptr_t) : kind_(Kind::kNone) {}  // NOLINT(google-explicit-constructor)
-    Value(bool b) : kind_(Kind::kBool) { num_.b = b; }  // NOLINT
-    Value(int i) : kind_(Kind::kInt) { num_.i = i; }  // NOLINT
-    Value(int64_t i) : kind_(Kind::kInt) { num_.i = i; }  // NOLINT
+    Value() = default;                                     // undefined
+    Value(std::nullptr_t) : kind_(Kind::kNone) {}          // NOLINT(google-explicit-constructor)
+    Value(bool b) : kind_(Kind::kBool) { num_.b = b; }     // NOLINT
+    Value(int i) : kind_(Kind::kInt) { num_.i = i; }       // NOLINT
+    Value(int64_t i) : kind_(Kind::kInt) { num_.i = i; }   // NOLINT
     Value(double d) : kind_(Kind::kFloat) { num_.f = d; }  // NOLINT
-    Value(const char* s) : Value(std::string(s)) {}  // NOLINT
-    Value(std::string_view s) : Value(std::string(s)) {}  // NOLINT
-    Value(std::string s);  // NOLINT
+    Value(const char* s) : Value(std::string(s)) {}        // NOLINT
+    Value(std::string_view s) : Value(std::string(s)) {}   // NOLINT
+    Value(std::string s);                                  // NOLINT
 
     static Value none() { return Value(nullptr); }
     // A string marked safe (Python markupsafe.Markup, made by |safe and |escape). Adding plain
@@ -95,10 +95,10 @@ public:
     double as_float() const { return num_.f; }
     // Number as double (ints and bools convert).
     double to_double() const;
-    const std::string& as_string() const;          // strings; the hint of an undefined
-    const std::vector<Value>& as_array() const;    // arrays (empty for other kinds)
-    const ObjectData& as_object() const;           // objects and namespaces
-    ObjectData& namespace_data() const;            // namespaces only: shared, mutable
+    const std::string& as_string() const;        // strings; the hint of an undefined
+    const std::vector<Value>& as_array() const;  // arrays (empty for other kinds)
+    const ObjectData& as_object() const;         // objects and namespaces
+    ObjectData& namespace_data() const;          // namespaces only: shared, mutable
     const jinja::Callable* as_callable() const;
     // Identity of the shared payload (namespace / callable equality is identity in Python).
     const void* payload() const { return ptr_.get(); }

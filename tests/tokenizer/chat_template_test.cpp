@@ -12,11 +12,10 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "testutil/testutil.h"
 
@@ -82,8 +81,9 @@ TEST(ChatTemplate, PrintsValuesAsPythonStr) {
               "None True [1, None, \"it's\", 1.5] (1,)");
     EXPECT_EQ(ok("{{ d }}", R"({"d": {"a": "x\ny", "b": [true, null]}})"),
               "{'a': 'x\\ny', 'b': [True, None]}");
-    EXPECT_EQ(ok("{{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ -2 ** 2 }} {{ 'ab' * 2 }}"),
-              "3 -4 2 1024 4 abab");
+    EXPECT_EQ(
+        ok("{{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 2 ** 10 }} {{ -2 ** 2 }} {{ 'ab' * 2 }}"),
+        "3 -4 2 1024 4 abab");
     EXPECT_EQ(ok("{{ 'a' ~ 1 ~ none ~ x }}"), "a1None");
     EXPECT_EQ(ok("{{ 'é'|length }} {{ 'héllo'[1:-1] }} {{ 'abc'[::-1] }} {{ [1,2,3][-1] }}"),
               "1 éll cba 3");
@@ -105,13 +105,15 @@ TEST(ChatTemplate, UndefinedBehavesLikeJinjaDefaultUndefined) {
 
 TEST(ChatTemplate, ScopingFollowsJinja) {
     // Each loop iteration is a fresh scope; sets never leak out of loops.
-    EXPECT_EQ(ok("{% set x = 1 %}{% for i in [1,2] %}{{ x }}{% set x = 2 %}{{ x }}{% endfor %}{{ x }}"),
-              "12121");
+    EXPECT_EQ(
+        ok("{% set x = 1 %}{% for i in [1,2] %}{{ x }}{% set x = 2 %}{{ x }}{% endfor %}{{ x }}"),
+        "12121");
     EXPECT_EQ(ok("{% set ns = namespace(n=0) %}{% for i in range(4) %}{% set ns.n = ns.n + i %}"
                  "{% endfor %}{{ ns.n }}"),
               "6");
-    EXPECT_EQ(ok("{% macro m() %}{{ x }}{% endmacro %}{% set x = 1 %}{{ m() }}{% set x = 2 %}{{ m() }}"),
-              "12");
+    EXPECT_EQ(
+        ok("{% macro m() %}{{ x }}{% endmacro %}{% set x = 1 %}{{ m() }}{% set x = 2 %}{{ m() }}"),
+        "12");
     EXPECT_EQ(err("{% set d = {} %}{% set d.a = 1 %}"),
               "chat template error at line 1, column 20: cannot assign attribute on non-namespace "
               "object");
@@ -127,9 +129,10 @@ TEST(ChatTemplate, MacrosLoopsAndCallBlocks) {
                  "{{ loop.last }};{% endfor %}",
                  R"({"d": {"a": 1, "b": 2, "c": 3}})"),
               "1b2False;2c2True;");
-    EXPECT_EQ(ok("{% for x in [1,2,3,4] %}{% if x == 2 %}{% continue %}{% endif %}"
-                 "{% if x == 4 %}{% break %}{% endif %}{{ x }}{{ loop.cycle('a','b') }}{% endfor %}"),
-              "1a3a");
+    EXPECT_EQ(
+        ok("{% for x in [1,2,3,4] %}{% if x == 2 %}{% continue %}{% endif %}"
+           "{% if x == 4 %}{% break %}{% endif %}{{ x }}{{ loop.cycle('a','b') }}{% endfor %}"),
+        "1a3a");
     EXPECT_EQ(ok("{% for m in l %}{{ loop.previtem }}>{{ m }}<{{ loop.nextitem }}|{% endfor %}",
                  R"({"l": [1, 2]})"),
               ">1<2|1>2<|");
@@ -143,12 +146,14 @@ TEST(ChatTemplate, Filters) {
                  "{{ 'a\\nb'|indent(2, true) }}|{{ 2.567|round(2) }}|{{ '42'|int + 1 }}|"
                  "{{ '3.5'|float }}|{{ 'x'|center(5) }}|{{ [1,2]|join(', ') }}"),
               "x|Hello World-X|Abc|['A', 'a', 'b']|['b', 'A']|3|  a\n  b|2.57|43|3.5|  x  |1, 2");
-    EXPECT_EQ(ok("{{ users|selectattr('age', 'gt', 1)|map(attribute='name')|join }}"
-                 "{{ users|rejectattr('age')|list|length }}{{ users|sort(attribute='name')|first }}",
-                 R"({"users": [{"name": "b", "age": 3}, {"name": "A", "age": 0}]})"),
-              "b1{'name': 'A', 'age': 0}");
-    EXPECT_EQ(ok("{{ d|tojson }}|{{ d|tojson(indent=2) }}", R"({"d": {"é": [1, 2.0, "\"<"]}})"),
-              "{\"é\": [1, 2.0, \"\\\"<\"]}|{\n  \"é\": [\n    1,\n    2.0,\n    \"\\\"<\"\n  ]\n}");
+    EXPECT_EQ(
+        ok("{{ users|selectattr('age', 'gt', 1)|map(attribute='name')|join }}"
+           "{{ users|rejectattr('age')|list|length }}{{ users|sort(attribute='name')|first }}",
+           R"({"users": [{"name": "b", "age": 3}, {"name": "A", "age": 0}]})"),
+        "b1{'name': 'A', 'age': 0}");
+    EXPECT_EQ(
+        ok("{{ d|tojson }}|{{ d|tojson(indent=2) }}", R"({"d": {"é": [1, 2.0, "\"<"]}})"),
+        "{\"é\": [1, 2.0, \"\\\"<\"]}|{\n  \"é\": [\n    1,\n    2.0,\n    \"\\\"<\"\n  ]\n}");
     EXPECT_EQ(ok("{{ '%s-%05.1f'|format('a', 2.25) }}|{{ 'a,b'.split(',') }}|{{ 'abc'.upper() }}"),
               "a-002.2|['a', 'b']|ABC");
     EXPECT_NE(err("{{ range(200000)|length }}").find("MAX_RANGE"), std::string::npos);
@@ -177,8 +182,9 @@ TEST(ChatTemplate, SyntaxErrorsHaveLineAndColumn) {
     EXPECT_EQ(e("ab\n  {% if x %}"),
               "chat template syntax error at line 2, column 13: unexpected end of template; "
               "looking for 'elif' or 'else' or 'endif'");
-    EXPECT_EQ(e("{{ 1 + }}"), "chat template syntax error at line 1, column 8: unexpected end of "
-                              "print statement");
+    EXPECT_EQ(e("{{ 1 + }}"),
+              "chat template syntax error at line 1, column 8: unexpected end of "
+              "print statement");
     EXPECT_NE(e("{% frobnicate %}").find("unknown tag 'frobnicate'"), std::string::npos);
     EXPECT_NE(e("{{ 'abc }}").find("line 1, column 4"), std::string::npos);
     EXPECT_NE(e("{% break %}").find("outside of a loop"), std::string::npos);
@@ -265,10 +271,10 @@ std::map<std::string, Tally> run_oracle(const std::vector<OracleCase>& cases) {
         f << batch.dump();
     }
     std::string out;
-    const int rc = testing::run_command("/usr/bin/python3 " + repo_root() +
-                                            "/scripts/render_template.py --batch < " +
-                                            dir.file("cases.json"),
-                                        &out);
+    const int rc =
+        testing::run_command("/usr/bin/python3 " + repo_root() +
+                                 "/scripts/render_template.py --batch < " + dir.file("cases.json"),
+                             &out);
     std::map<std::string, Tally> tally;
     EXPECT_EQ(rc, 0);
     const auto results = nlohmann::json::parse(out, nullptr, false);
@@ -282,7 +288,8 @@ std::map<std::string, Tally> run_oracle(const std::vector<OracleCase>& cases) {
         std::stringstream ss;
         ss << in.rdbuf();
         std::string source = ss.str();
-        if (c.template_path.size() > 5 && c.template_path.substr(c.template_path.size() - 5) == ".json") {
+        if (c.template_path.size() > 5 &&
+            c.template_path.substr(c.template_path.size() - 5) == ".json") {
             source = nlohmann::json::parse(source)["chat_template"].get<std::string>();
         }
         auto mine = render(source, c.context_json);
@@ -358,7 +365,8 @@ std::vector<std::pair<std::string, std::string>> conversations() {
          "function": {"name": "get_weather", "arguments": "{\"location\": \"Paris\"}"}},
         {"id": "call00002", "type": "function",
          "function": {"name": "search", "arguments": "{\"query\": \"Spain\"}"}}]})";
-    const std::string tool1 = R"({"role": "tool", "tool_call_id": "call00001", "name": "get_weather",
+    const std::string tool1 =
+        R"({"role": "tool", "tool_call_id": "call00001", "name": "get_weather",
                                   "content": "22"})";
     const std::string tool2 = R"({"role": "tool", "tool_call_id": "call00002", "name": "search",
                                   "content": "{\"result\": \"Madrid\"}"})";
@@ -377,9 +385,12 @@ std::vector<std::pair<std::string, std::string>> conversations() {
         {"multi-turn", ctx(sys + "," + user + "," + asst + "," + user2, true)},
         {"multi-turn/no-system", ctx(user + "," + asst + "," + user2 + "," + asst, false)},
         {"tools", ctx(user, true, tools)},
-        {"tool-call/dict-args", ctx(user + "," + call_dict + "," + tool1 + "," + final, true, tools)},
-        {"tool-call/string-args", ctx(sys + "," + user + "," + call_str + "," + tool1, true, tools)},
-        {"tool-call/parallel", ctx(user + "," + two_calls + "," + tool1 + "," + tool2, true, tools)},
+        {"tool-call/dict-args",
+         ctx(user + "," + call_dict + "," + tool1 + "," + final, true, tools)},
+        {"tool-call/string-args",
+         ctx(sys + "," + user + "," + call_str + "," + tool1, true, tools)},
+        {"tool-call/parallel",
+         ctx(user + "," + two_calls + "," + tool1 + "," + tool2, true, tools)},
         {"content-parts",
          ctx(R"({"role": "system", "content": [{"type": "text", "text": "Be brief."}]},
                 {"role": "user", "content": [{"type": "text", "text": "Hello"},
@@ -387,8 +398,11 @@ std::vector<std::pair<std::string, std::string>> conversations() {
              true)},
         {"special-chars",
          ctx(R"({"role": "user", "content": "  Tab\t \"q\" 'a' <b>&amp; é 😀 \\n\n "})", true)},
-        {"thinking", ctx(user + R"(, {"role": "assistant", "content": "<think>\nhmm\n</think>\n\nParis."},
-                                    )" + user2, true, "null", ", \"enable_thinking\": false")},
+        {"thinking",
+         ctx(user + R"(, {"role": "assistant", "content": "<think>\nhmm\n</think>\n\nParis."},
+                                    )" +
+                 user2,
+             true, "null", ", \"enable_thinking\": false")},
         {"not-alternating", ctx(user + "," + user2, true)},
         {"tools-empty", ctx(sys + "," + user, true, "[]")},
         {"extra-kwargs", ctx(user, true, "null",
@@ -396,12 +410,15 @@ std::vector<std::pair<std::string, std::string>> conversations() {
                                  "date_string": "1 Jan 2025")",
                              R"([{"title": "T", "text": "Body"}])")},
         {"named-and-null", ctx(R"({"role": "user", "name": "bob", "content": "hi"},
-                                  {"role": "assistant", "content": null})", false)},
-        {"long", ctx([&] {
-             std::string m = sys;
-             for (int i = 0; i < 40; ++i) m += "," + user + "," + asst;
-             return m + "," + user2;
-         }(), true)},
+                                  {"role": "assistant", "content": null})",
+                               false)},
+        {"long", ctx(
+                     [&] {
+                         std::string m = sys;
+                         for (int i = 0; i < 40; ++i) m += "," + user + "," + asst;
+                         return m + "," + user2;
+                     }(),
+                     true)},
         {"system-only", ctx(sys, true)},
         {"empty", ctx("", true)},
     };
@@ -409,7 +426,8 @@ std::vector<std::pair<std::string, std::string>> conversations() {
 
 std::vector<std::string> template_files() {
     std::vector<std::string> out;
-    for (const char* sub : {"models/chat_templates/llama.cpp", "models/chat_templates/mistral-common"}) {
+    for (const char* sub :
+         {"models/chat_templates/llama.cpp", "models/chat_templates/mistral-common"}) {
         for (const auto& e : std::filesystem::directory_iterator(testing::shared_path(sub))) {
             if (e.path().extension() == ".jinja") out.push_back(e.path().string());
         }
@@ -424,7 +442,8 @@ std::vector<std::string> template_files() {
 }
 
 TEST(ChatTemplateOracle, RealTemplatesRenderLikeJinja2) {
-    if (!have_jinja2()) GTEST_SKIP() << "/usr/bin/python3 has no jinja2 (apt-get install python3-jinja2)";
+    if (!have_jinja2())
+        GTEST_SKIP() << "/usr/bin/python3 has no jinja2 (apt-get install python3-jinja2)";
     std::vector<OracleCase> cases;
     const auto convs = conversations();
     const auto files = template_files();
@@ -439,57 +458,105 @@ TEST(ChatTemplateOracle, RealTemplatesRenderLikeJinja2) {
 
 // Small templates exercising one feature each, rendered against one shared context.
 TEST(ChatTemplateOracle, FeatureSnippetsRenderLikeJinja2) {
-    if (!have_jinja2()) GTEST_SKIP() << "/usr/bin/python3 has no jinja2 (apt-get install python3-jinja2)";
+    if (!have_jinja2())
+        GTEST_SKIP() << "/usr/bin/python3 has no jinja2 (apt-get install python3-jinja2)";
     const std::string ctx = R"({"s": "héllo <b> World", "n": 3, "f": 2.5, "neg": -7, "l": [3, 1, 2],
         "d": {"b": 1, "a": [1, 2.5, "x"], "items": "key"}, "t": true, "nil": null, "e": "",
         "words": ["b", "A", "a", "C"], "nums": ["42", "3.5", "1e5", " 7 ", "x", "-0", "1_000"],
         "users": [{"name": "x", "age": 3}, {"name": "Y", "age": 1}, {"name": "z"}],
-        "ws": " \t a b \u3000", "big": 12345678901234567, "tiny": 1.5e-7, "ml": "a\nb\n\nc"})";
+        "ws": " \t a b \u3000", "big": 12345678901234567, "tiny": 1.5e-7, "ml": "a\nb\n\nc",
+        "u": "ÀÉ ß ﬁ x ΟΔΟΣ. ǆemal İ"})";
     const std::vector<std::string> snippets = {
-        "{{ s|upper }}|{{ s|lower }}|{{ s|title }}|{{ s|capitalize }}|{{ s|length }}|{{ s|reverse }}",
+        "{{ s|upper }}|{{ s|lower }}|{{ s|title }}|{{ s|capitalize }}|{{ s|length }}|{{ s|reverse "
+        "}}",
         "{{ s[1] }}{{ s[-1] }}{{ s[2:5] }}{{ s[::2] }}{{ l[1:] }}{{ l[:-1] }}{{ l[::-1] }}",
-        "{{ n + f }} {{ n * f }} {{ n / 2 }} {{ n // 2 }} {{ neg % 3 }} {{ neg // 2 }} {{ f ** 2 }}",
-        "{{ big }} {{ big * 10 }} {{ tiny }} {{ 1e16 }} {{ 123456789.123 }} {{ -0.0 }} {{ 0.1 + 0.2 }}",
+        "{{ n + f }} {{ n * f }} {{ n / 2 }} {{ n // 2 }} {{ neg % 3 }} {{ neg // 2 }} {{ f ** 2 "
+        "}}",
+        "{{ big }} {{ big * 10 }} {{ tiny }} {{ 1e16 }} {{ 123456789.123 }} {{ -0.0 }} {{ 0.1 + "
+        "0.2 }}",
         "{{ d }}|{{ l }}|{{ words }}|{{ users[2] }}|{{ (1, 'a') }}|{{ nil }}|{{ t }}",
         "{{ d|tojson }}|{{ users|tojson(indent=2) }}|{{ d|tojson(sort_keys=true) }}",
-        "{{ s|tojson }}|{{ ws|tojson }}|{{ tiny|tojson }}|{{ {'k': [f, n, nil, t]}|tojson(indent=1) }}",
-        "{{ d.items is callable }}{{ d['items'] }}{{ d.get('b') }}{{ d.get('zz', 5) }}{{ d.keys()|list }}",
-        "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{% for k in d %}{{ k }}{% endfor %}",
-        "{% for x in l if x > 1 %}{{ loop.index0 }}{{ loop.revindex }}{{ loop.first }}{% else %}no{% endfor %}",
-        "{{ words|sort }}{{ words|sort(case_sensitive=true) }}{{ words|sort(reverse=true) }}{{ words|unique|list }}",
+        "{{ s|tojson }}|{{ ws|tojson }}|{{ tiny|tojson }}|{{ {'k': [f, n, nil, "
+        "t]}|tojson(indent=1) }}",
+        "{{ d.items is callable }}{{ d['items'] }}{{ d.get('b') }}{{ d.get('zz', 5) }}{{ "
+        "d.keys()|list }}",
+        "{% for k, v in d.items() %}{{ k }}={{ v }};{% endfor %}{% for k in d %}{{ k }}{% endfor "
+        "%}",
+        "{% for x in l if x > 1 %}{{ loop.index0 }}{{ loop.revindex }}{{ loop.first }}{% else "
+        "%}no{% endfor %}",
+        "{{ words|sort }}{{ words|sort(case_sensitive=true) }}{{ words|sort(reverse=true) }}{{ "
+        "words|unique|list }}",
         "{{ users|map(attribute='name')|list }}{{ users|map(attribute='age', default=0)|sum }}",
-        "{{ users|selectattr('age', 'defined')|list|length }}{{ users|rejectattr('age', 'lt', 2)|map(attribute='name')|join(',') }}",
-        "{{ l|select('odd')|list }}{{ l|reject('equalto', 2)|list }}{{ l|map('string')|join('-') }}",
-        "{{ l|min }}{{ l|max }}{{ l|sum }}{{ l|first }}{{ l|last }}{{ l|sort|list }}{{ [[1,2],[3]]|sum(start=[]) }}",
+        "{{ users|selectattr('age', 'defined')|list|length }}{{ users|rejectattr('age', 'lt', "
+        "2)|map(attribute='name')|join(',') }}",
+        "{{ l|select('odd')|list }}{{ l|reject('equalto', 2)|list }}{{ l|map('string')|join('-') "
+        "}}",
+        "{{ l|min }}{{ l|max }}{{ l|sum }}{{ l|first }}{{ l|last }}{{ l|sort|list }}{{ "
+        "[[1,2],[3]]|sum(start=[]) }}",
         "{% for x in nums %}{{ x|int }},{{ x|float }},{{ x|int(-1) }};{% endfor %}",
-        "{{ f|round }}{{ 3.5|round }}{{ 2.675|round(2) }}{{ f|round(0, 'floor') }}{{ n|round }}{{ neg|abs }}",
-        "[{{ ws|trim }}][{{ s|trim('hé') }}][{{ ws.strip() }}][{{ ws.lstrip() }}][{{ ws.rstrip() }}]",
+        "{{ f|round }}{{ 3.5|round }}{{ 2.675|round(2) }}{{ f|round(0, 'floor') }}{{ n|round }}{{ "
+        "neg|abs }}",
+        "[{{ ws|trim }}][{{ s|trim('hé') }}][{{ ws.strip() }}][{{ ws.lstrip() }}][{{ ws.rstrip() "
+        "}}]",
         "{{ ml|indent }}|{{ ml|indent(2, true) }}|{{ ml|indent('> ', blank=true) }}",
-        "{{ s.split() }}{{ s.split('l') }}{{ s.split('l', 1) }}{{ s.rsplit(' ', 1) }}{{ ml.splitlines() }}",
-        "{{ s.startswith('hé') }}{{ s.endswith(('x', 'World')) }}{{ s.find('l') }}{{ s.count('l') }}{{ s.replace('l', 'L', 1) }}",
+        "{{ s.split() }}{{ s.split('l') }}{{ s.split('l', 1) }}{{ s.rsplit(' ', 1) }}{{ "
+        "ml.splitlines() }}",
+        "{{ s.startswith('hé') }}{{ s.endswith(('x', 'World')) }}{{ s.find('l') }}{{ s.count('l') "
+        "}}{{ s.replace('l', 'L', 1) }}",
         "{{ 'a' in s }}{{ 'z' not in s }}{{ 2 in l }}{{ 'b' in d }}{{ 'x' in nil_undefined }}",
-        "{{ n is odd }}{{ n is even }}{{ n is divisibleby 3 }}{{ n is number }}{{ t is number }}{{ f is float }}{{ n is integer }}",
-        "{{ d is mapping }}{{ l is sequence }}{{ s is iterable }}{{ nil is none }}{{ e is string }}{{ t is boolean }}{{ zz is undefined }}",
-        "{{ n is eq 3 }}{{ n is ne 3 }}{{ n is lt 4 }}{{ n is ge 3 }}{{ 'x' is in 'xy' }}{{ t is true }}{{ t is sameas true }}",
-        "{% set ns = namespace(a=1, l=[]) %}{% for i in range(3) %}{% set ns.l = ns.l + [i] %}{% endfor %}{{ ns.l }}{{ ns.a }}",
-        "{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set c = (3, 4) %}{{ c[0] }}{% with x = 5 %}{{ x }}{% endwith %}{{ x }}",
-        "{% set block %}  inner {{ n }}  {% endset %}[{{ block }}]{% filter upper %}shout {{ s }}{% endfilter %}",
-        "{% macro m(a, b=2) -%} {{ a }}/{{ b }} {%- endmacro %}[{{ m(1) }}][{{ m(1, 3) }}][{{ m(b=4, a=0) }}][{{ m() }}]",
-        "{{ e or 'fallback' }}|{{ s and n }}|{{ nil or e or 0 }}|{{ 'y' if t else 'n' }}|{{ 'y' if nil }}|{{ not e }}",
-        "{{ 1 < 2 < 3 }}{{ 3 > 2 > 2 }}{{ l == [3, 1, 2] }}{{ d == {'b': 1} }}{{ 1 == 1.0 }}{{ t == 1 }}{{ 'a' < 'b' }}",
+        "{{ n is odd }}{{ n is even }}{{ n is divisibleby 3 }}{{ n is number }}{{ t is number }}{{ "
+        "f is float }}{{ n is integer }}",
+        "{{ d is mapping }}{{ l is sequence }}{{ s is iterable }}{{ nil is none }}{{ e is string "
+        "}}{{ t is boolean }}{{ zz is undefined }}",
+        "{{ n is eq 3 }}{{ n is ne 3 }}{{ n is lt 4 }}{{ n is ge 3 }}{{ 'x' is in 'xy' }}{{ t is "
+        "true }}{{ t is sameas true }}",
+        "{% set ns = namespace(a=1, l=[]) %}{% for i in range(3) %}{% set ns.l = ns.l + [i] %}{% "
+        "endfor %}{{ ns.l }}{{ ns.a }}",
+        "{% set a, b = 1, 2 %}{{ a }}{{ b }}{% set c = (3, 4) %}{{ c[0] }}{% with x = 5 %}{{ x "
+        "}}{% endwith %}{{ x }}",
+        "{% set block %}  inner {{ n }}  {% endset %}[{{ block }}]{% filter upper %}shout {{ s "
+        "}}{% endfilter %}",
+        "{% macro m(a, b=2) -%} {{ a }}/{{ b }} {%- endmacro %}[{{ m(1) }}][{{ m(1, 3) }}][{{ "
+        "m(b=4, a=0) }}][{{ m() }}]",
+        "{{ e or 'fallback' }}|{{ s and n }}|{{ nil or e or 0 }}|{{ 'y' if t else 'n' }}|{{ 'y' if "
+        "nil }}|{{ not e }}",
+        "{{ 1 < 2 < 3 }}{{ 3 > 2 > 2 }}{{ l == [3, 1, 2] }}{{ d == {'b': 1} }}{{ 1 == 1.0 }}{{ t "
+        "== 1 }}{{ 'a' < 'b' }}",
         "{{ e|default('D') }}{{ e|default('D', true) }}{{ zz|d('Z') }}{{ nil|default('N') }}",
-        "{{ '<'|safe + '<' }}{{ '<' + '>'|safe }}{{ ('a'|safe).upper() + '&' }}{{ s|e }}{{ s|escape|length }}",
-        "{{ '%s=%d'|format('x', 4) }}|{{ '%.2f and %5s|%-4d|'|format(f, 'ab', n) }}|{{ '{} {}'.format(n, s) }}",
-        "{{ d|dictsort }}{{ {'B': 1, 'a': 2}|dictsort }}{{ {'B': 1, 'a': 2}|dictsort(true) }}{{ l|batch(2)|list }}",
-        "{{ s|wordcount }}{{ s|truncate(9) }}{{ 'x'|center(6) }}|{{ l|list|length }}{{ d|list }}{{ s|list|first }}",
-        "{% for m in users %}{{ loop.cycle('odd', 'even') }}{% if loop.changed(m.age) %}!{% endif %}{% endfor %}",
+        "{{ '<'|safe + '<' }}{{ '<' + '>'|safe }}{{ ('a'|safe).upper() + '&' }}{{ s|e }}{{ "
+        "s|escape|length }}",
+        "{{ '%s=%d'|format('x', 4) }}|{{ '%.2f and %5s|%-4d|'|format(f, 'ab', n) }}|{{ '{} "
+        "{}'.format(n, s) }}",
+        "{{ d|dictsort }}{{ {'B': 1, 'a': 2}|dictsort }}{{ {'B': 1, 'a': 2}|dictsort(true) }}{{ "
+        "l|batch(2)|list }}",
+        "{{ s|wordcount }}{{ s|truncate(9) }}{{ 'x'|center(6) }}|{{ l|list|length }}{{ d|list }}{{ "
+        "s|list|first }}",
+        "{% for m in users %}{{ loop.cycle('odd', 'even') }}{% if loop.changed(m.age) %}!{% endif "
+        "%}{% endfor %}",
         "{{ range(5)|list }}{{ range(2, 9, 3)|list }}{{ dict(a=1, b=n) }}{{ namespace(x=1).x }}",
-        "a  {%- if t %}  b  {% endif -%}  c\n  {% if t %}\nd\n  {% endif %}\n{# comment #}\ne {{- ' f ' -}} g",
-        "{% for i in [1, 2] %}\n  {% for j in 'ab' %}\n    {{ i }}{{ j }}\n  {% endfor %}\n{% endfor %}",
+        "a  {%- if t %}  b  {% endif -%}  c\n  {% if t %}\nd\n  {% endif %}\n{# comment #}\ne {{- "
+        "' f ' -}} g",
+        "{% for i in [1, 2] %}\n  {% for j in 'ab' %}\n    {{ i }}{{ j }}\n  {% endfor %}\n{% "
+        "endfor %}",
         "{{ 'a\\tb\\x41\\u00e9\\101' }}|{{ \"it's\" }}|{{ 'one' 'two' }}|{{ s ~ n ~ l }}",
-        "{% set x = users|selectattr('name', 'equalto', 'Y')|first %}{{ x.age }}{{ x['name'] }}{{ x.missing }}",
+        "{% set x = users|selectattr('name', 'equalto', 'Y')|first %}{{ x.age }}{{ x['name'] }}{{ "
+        "x.missing }}",
         "{{ 'Hello' if s.startswith('h') else 'Bye' }} {{ s[0]|upper ~ s[1:] }} {{ l|length > 2 }}",
-        "{{ (l|reverse|list)[0] }}{{ l|join }}{{ 'abc'|join('.') }}{{ d|join(',') }}{{ s.title() }}",
+        "{{ (l|reverse|list)[0] }}{{ l|join }}{{ 'abc'|join('.') }}{{ d|join(',') }}{{ s.title() "
+        "}}",
+        "{{ u|upper }}|{{ u|lower }}|{{ u|title }}|{{ u|capitalize }}|{{ u.title() }}|{{ "
+        "u.swapcase() }}",
+        "{{ u.islower() }}{{ u.isupper() }}{{ 'ABC'.isupper() }}{{ u|wordcount }}{{ u|length }}{{ "
+        "u|reverse }}",
+        "{{ {'b': 1}|tojson(separators=(',', ':')) }}{{ [1, 'é']|tojson(ensure_ascii=true) }}{{ "
+        "nil|tojson }}",
+        "{% for x in l %}{% if x == 1 %}{% continue %}{% endif %}{{ x }}{% else %}never{% endfor %}"
+        "{% for x in l %}{% continue %}{% else %}else-after-continue{% endfor %}",
+        "{% set x = 5 %}{% for i in l %}{% filter upper %}a{% if i == 1 %}{% continue %}{% endif "
+        "%}{% endfilter %}{% endfor %}{{ x }}",
+        "{{ (2)[1:] }}|{{ 'ab'[5:] }}|{{ l[10] }}|{{ -1 ** 3 }}|{{ 2 ** -1 }}|{{ '%s' % "
+        "nil_undefined }}|{{ 'x' % [] }}",
+        "{% macro m() %}{% endmacro %}{{ m }}|{{ m is callable }}|{{ ('x'|safe, 'y')|join }}",
         "{{ raise_exception('custom failure: ' ~ n) }}",
         "{{ l.append(4) }}",
         "{{ s + n }}",
