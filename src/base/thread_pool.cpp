@@ -6,7 +6,10 @@ namespace tk {
 
 namespace {
 inline void cpu_relax() { _mm_pause(); }
-constexpr int kSpinIterations = 20000;  // ~ tens of microseconds, then sleep
+// Spin budget of an idle worker before it sleeps, and of the caller waiting for stragglers.
+// Short: long enough to catch the next job of a forward pass (microseconds apart), short enough
+// that an idle pool costs nothing and a busy core is not fought over.
+constexpr int kSpinIterations = 20000;
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
@@ -41,18 +44,23 @@ void ThreadPool::run(int64_t n_tasks, TaskFn fn, void* ctx) {
         fn_ = fn;
         ctx_ = ctx;
         next_task_.store(0, std::memory_order_relaxed);
-        active_.store(n_threads_ - 1, std::memory_order_relaxed);
+        open_ = true;
         generation_.fetch_add(1, std::memory_order_release);
     }
     cv_start_.notify_all();
     work(0);
-    // Wait for workers: spin a little, then sleep.
+    // Every task is claimed now. Close the job so late workers skip it, then wait only for the
+    // workers that joined: each is running (or about to finish) a task it claimed.
+    {
+        std::lock_guard<std::mutex> lock(mu_);
+        open_ = false;
+    }
     for (int i = 0; i < kSpinIterations; ++i) {
-        if (active_.load(std::memory_order_acquire) == 0) return;
+        if (participants_.load(std::memory_order_acquire) == 0) return;
         cpu_relax();
     }
     std::unique_lock<std::mutex> lock(mu_);
-    cv_done_.wait(lock, [this] { return active_.load(std::memory_order_acquire) == 0; });
+    cv_done_.wait(lock, [this] { return participants_.load(std::memory_order_acquire) == 0; });
 }
 
 void ThreadPool::worker_main(int thread) {
@@ -66,18 +74,22 @@ void ThreadPool::worker_main(int thread) {
             }
             cpu_relax();
         }
-        if (!got) {
-            std::unique_lock<std::mutex> lock(mu_);
-            cv_start_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        std::unique_lock<std::mutex> lock(mu_);
+        if (!got) cv_start_.wait(lock, [&] { return generation_.load() != seen; });
+        seen = generation_.load(std::memory_order_relaxed);
+        if (stop_) return;
+        if (!open_) {
+            // Woke after the caller had claimed every task and closed the job.
+            skipped_joins_.fetch_add(1, std::memory_order_relaxed);
+            continue;
         }
-        {
-            std::lock_guard<std::mutex> lock(mu_);  // pairs with run(): task fields are published
-            seen = generation_.load(std::memory_order_acquire);
-            if (stop_) return;
-        }
+        participants_.fetch_add(1, std::memory_order_relaxed);
+        lock.unlock();
         work(thread);
-        if (active_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-            std::lock_guard<std::mutex> lock(mu_);
+        if (participants_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            // The caller may be asleep waiting; taking the lock orders this notify after its
+            // predicate check (no lost wake-up).
+            std::lock_guard<std::mutex> done_lock(mu_);
             cv_done_.notify_one();
         }
     }

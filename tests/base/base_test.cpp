@@ -72,5 +72,49 @@ TEST(ThreadPool, RunsEveryTaskOnce) {
     }
 }
 
+// Oversubscribed pools (more threads than cores) make late workers the common case: a worker
+// often wakes after the caller has claimed every task. Each task must still run exactly once,
+// no two concurrently running tasks may share a thread index, and nothing may deadlock.
+TEST(ThreadPool, OversubscribedJobsCompleteWithUniqueThreadIndices) {
+    for (int threads : {2, 4, 8}) {
+        ThreadPool pool(threads);
+        std::vector<std::atomic<int>> in_use(static_cast<size_t>(threads));
+        std::atomic<int> clashes{0};
+        for (int rep = 0; rep < 2000; ++rep) {
+            const int64_t n = 2 + rep % 7;
+            std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+            pool.parallel_for(n, [&](int64_t t, int th) {
+                if (in_use[static_cast<size_t>(th)].fetch_add(1) != 0) clashes.fetch_add(1);
+                hits[static_cast<size_t>(t)].fetch_add(1);
+                in_use[static_cast<size_t>(th)].fetch_sub(1);
+            });
+            for (auto& h : hits) ASSERT_EQ(h.load(), 1) << "threads=" << threads;
+        }
+        EXPECT_EQ(clashes.load(), 0);
+    }
+}
+
+// parallel_for returns only after every task has finished, including a slow one that a worker
+// may have claimed while the caller ran out of tasks.
+TEST(ThreadPool, CallerWaitsForWorkersThatJoined) {
+    ThreadPool pool(2);
+    for (int rep = 0; rep < 200; ++rep) {
+        std::atomic<int> done{0};
+        pool.parallel_for(2, [&](int64_t, int) {
+            done.fetch_add(1);
+        });
+        ASSERT_EQ(done.load(), 2);
+        std::atomic<bool> slow_done{false};
+        pool.parallel_for(64, [&](int64_t t, int) {
+            if (t == 0) {
+                volatile double x = 0;
+                for (int i = 0; i < 20000; ++i) x = x + i;
+                slow_done.store(true);
+            }
+        });
+        ASSERT_TRUE(slow_done.load());  // parallel_for returned only after the slow task ended
+    }
+}
+
 }  // namespace
 }  // namespace tk
