@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace tk::sampling {
 
@@ -42,9 +43,26 @@ std::vector<TokenProb> top_logprobs(std::span<const float> logits, int k) {
     return out;
 }
 
-Sampler::Sampler(SamplerParams params) : params_(std::move(params)), rng_(params_.seed) {}
+Sampler::Sampler(SamplerParams params) : params_(std::move(params)), rng_(params_.seed) {
+    if (params_.grammar != nullptr) grammar_ = std::make_unique<GrammarState>(params_.grammar);
+}
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
+    const int32_t id = pick(logits, history);
+    if (grammar_ != nullptr) grammar_->accept(id);
+    return id;
+}
+
+bool Sampler::constrain() {
+    grammar_->allowed_tokens(allowed_);
+    const size_t n_allowed = allowed_.size();
+    std::erase_if(cand_, [&](const Candidate& c) {
+        return static_cast<size_t>(c.id) >= n_allowed || allowed_[static_cast<size_t>(c.id)] == 0;
+    });
+    return !cand_.empty();
+}
+
+int32_t Sampler::pick(std::span<const float> logits, std::span<const int32_t> history) {
     const int32_t n_vocab = static_cast<int32_t>(logits.size());
     cand_.resize(logits.size());
     for (int32_t i = 0; i < n_vocab; ++i) cand_[static_cast<size_t>(i)] = {i, logits[static_cast<size_t>(i)]};
@@ -68,16 +86,35 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
         }
     }
 
-    if (params_.temperature <= 0.0f) {
-        size_t best = 0;
-        for (size_t i = 1; i < cand_.size(); ++i)
-            if (cand_[i].logit > cand_[best].logit) best = i;
-        return cand_[best].id;
-    }
-
     auto by_logit = [](const Candidate& a, const Candidate& b) {
         return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
     };
+    if (grammar_ != nullptr) {
+        if (params_.temperature <= 0.0f) {
+            // Greedy: the best allowed token is usually among the first few; check those alone
+            // before building the whole mask.
+            const size_t k = std::min<size_t>(cand_.size(), 16);
+            std::partial_sort(cand_.begin(), cand_.begin() + static_cast<ptrdiff_t>(k),
+                              cand_.end(), by_logit);
+            for (size_t i = 0; i < k; ++i)
+                if (std::isfinite(cand_[i].logit) && grammar_->allows(cand_[i].id))
+                    return cand_[i].id;
+        }
+        if (!constrain()) {
+            // Cannot happen with a consistent grammar and vocabulary; end the sequence rather
+            // than emit a token the grammar rejects.
+            const auto& eos = params_.grammar->vocab().eos_ids();
+            return eos.empty() ? argmax(logits) : eos.front();
+        }
+    }
+
+    if (params_.temperature <= 0.0f) {
+        size_t best = 0;
+        for (size_t i = 1; i < cand_.size(); ++i)
+            if (by_logit(cand_[i], cand_[best])) best = i;
+        return cand_[best].id;
+    }
+
     size_t n = cand_.size();
     if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
         n = static_cast<size_t>(params_.top_k);

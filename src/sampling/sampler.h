@@ -1,12 +1,16 @@
 #pragma once
 // Seeded token sampling over a logits row. Chain, in llama.cpp's default order:
 // logit bias -> repetition/presence/frequency penalties -> top-k -> top-p -> min-p ->
-// temperature -> draw. temperature <= 0 is greedy (argmax, lowest id on ties).
+// temperature -> draw. temperature <= 0 is greedy (argmax, lowest id on ties). An optional
+// grammar restricts the candidates after bias and penalties.
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <span>
 #include <unordered_map>
 #include <vector>
+
+#include "sampling/grammar.h"
 
 namespace tk::sampling {
 
@@ -21,6 +25,10 @@ struct SamplerParams {
     int32_t penalty_last_n = 64;  // window of recent tokens for penalties; -1: all
     uint64_t seed = 0xC0FFEE;
     std::unordered_map<int32_t, float> logit_bias;
+    // Constrained decoding: only tokens that continue a valid parse are drawn (the mask applies
+    // after logit bias and penalties, before truncation), end tokens only where the grammar is
+    // complete. The Sampler keeps the per-sequence parse state and advances it on what it returns.
+    std::shared_ptr<const Grammar> grammar;
 };
 
 struct TokenProb {
@@ -36,6 +44,8 @@ public:
     int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
 
     const SamplerParams& params() const { return params_; }
+    // The parse state (null without a grammar): for callers that force tokens past the sampler.
+    GrammarState* grammar_state() { return grammar_.get(); }
 
 private:
     struct Candidate {
@@ -45,6 +55,12 @@ private:
     SamplerParams params_;
     std::mt19937_64 rng_;
     std::vector<Candidate> cand_;
+    std::unique_ptr<GrammarState> grammar_;
+    std::vector<uint8_t> allowed_;
+
+    int32_t pick(std::span<const float> logits, std::span<const int32_t> history);
+    // Keeps only the candidates the grammar allows; false if none is left.
+    bool constrain();
 };
 
 // Index of the largest value (lowest index on ties).
