@@ -25,6 +25,11 @@ struct EngineConfig {
     int64_t n_ctx = 0;               // longest sequence (prompt + output); <= 0: the model's
     bool prefix_caching = true;
     uint64_t model_identity = 0;  // mixed into prefix hashes (model, adapter)
+    // Speculative decoding: up to draft_n tokens proposed per decoding step and verified by the
+    // target in the same batched pass. The drafter is the runner's draft model when it has one,
+    // else prompt lookup with n-grams of up to lookup_ngram tokens. 0 = off.
+    int64_t draft_n = 0;
+    int lookup_ngram = 0;
 };
 
 struct EngineStats {
@@ -39,6 +44,11 @@ struct EngineStats {
     int64_t preemptions = 0;
     int64_t last_batch_tokens = 0;
     int64_t last_batch_seqs = 0;
+    // Speculative decoding: draft tokens verified by the target and of those accepted.
+    // acceptance rate = spec_accepted / spec_drafted.
+    int64_t spec_steps = 0;  // sequence-steps that verified at least one draft token
+    int64_t spec_drafted = 0;
+    int64_t spec_accepted = 0;
     kv::BlockPoolStats kv;
 };
 
@@ -85,6 +95,14 @@ private:
     void flush_finals();
     void emit_token(Sequence& s, int32_t id, const float* logits, Event::Clock::time_point now);
     void cancel_abandoned();
+    bool speculating() const { return cfg_.draft_n > 0; }
+    // Fills each scheduled decoding sequence's `draft` (at most its granted n_draft tokens) and,
+    // with a draft model, keeps the draft K/V in step with the target's.
+    void propose_drafts();
+    void draft_with_model();
+    // Verifies (or, without drafts, samples) the rows of one sequence starting at `row`; returns
+    // the rows consumed. Sets s.finish and queues s in scratch_ids_ when it ends.
+    size_t verify(Sequence& s, size_t row, Event::Clock::time_point now);
 
     std::unique_ptr<Runner> runner_;
     const tokenizer::Tokenizer* tok_;
@@ -96,6 +114,16 @@ private:
     StepPlan plan_;
     model::Batch batch_;
     std::vector<float> logits_;
+    model::Batch draft_batch_;
+    std::vector<float> draft_logits_;
+    std::vector<float> p_scratch_;
+    std::vector<int32_t> hist_scratch_;
+    struct Drafting {
+        Sequence* seq;
+        int64_t n;  // draft tokens granted
+        int32_t batch_seq;
+    };
+    std::vector<Drafting> drafting_;
     std::vector<std::pair<uint64_t, int64_t>> last_step_;
     std::vector<std::pair<std::shared_ptr<Stream>, Event>> finals_;
     std::vector<uint64_t> scratch_ids_;

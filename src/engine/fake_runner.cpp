@@ -39,12 +39,28 @@ void FakeRunner::logits_from_state(uint64_t h, float* logits) const {
 }
 
 void FakeRunner::run(const model::Batch& b, float* logits) {
+    ++counters_.steps;
+    counters_.rows += b.size();
+    counters_.logit_rows += static_cast<int64_t>(b.logit_rows.size());
+    counters_.max_rows = std::max(counters_.max_rows, b.size());
+    run_on(slots_, b, logits, false);
+}
+
+void FakeRunner::enable_draft(int agree_percent) {
+    draft_agree_ = std::clamp(agree_percent, 0, 100);
+    draft_slots_.assign(slots_.size(), Slot{});
+}
+
+void FakeRunner::run_draft(const model::Batch& b, float* logits) {
+    TK_CHECK(has_draft());
+    draft_rows_ += b.size();
+    run_on(draft_slots_, b, logits, true);
+}
+
+void FakeRunner::run_on(std::vector<Slot>& slots, const model::Batch& b, float* logits,
+                        bool draft) {
     const int64_t n = b.size();
     TK_CHECK(n > 0);
-    ++counters_.steps;
-    counters_.rows += n;
-    counters_.logit_rows += static_cast<int64_t>(b.logit_rows.size());
-    counters_.max_rows = std::max(counters_.max_rows, n);
     // Like the real forward: every row's K/V is stored before any row attends.
     for (int64_t i = 0; i < n; ++i) {
         const int32_t tok = b.tokens[static_cast<size_t>(i)],
@@ -54,8 +70,8 @@ void FakeRunner::run(const model::Batch& b, float* logits) {
         TK_CHECK(pos / block_size_ < static_cast<int64_t>(table.size()));
         const int32_t blk = table[static_cast<size_t>(pos / block_size_)];
         TK_CHECK(blk >= 0 && blk < n_blocks_);
-        slots_[static_cast<size_t>(blk * block_size_ + pos % block_size_)] = {fingerprint(tok, pos),
-                                                                              pos};
+        slots[static_cast<size_t>(blk * block_size_ + pos % block_size_)] = {fingerprint(tok, pos),
+                                                                             pos};
     }
     for (size_t r = 0; r < b.logit_rows.size(); ++r) {
         const size_t i = static_cast<size_t>(b.logit_rows[r]);
@@ -63,11 +79,14 @@ void FakeRunner::run(const model::Batch& b, float* logits) {
         const auto& table = b.block_tables[static_cast<size_t>(b.seq[i])];
         uint64_t h = kSeed;
         for (int32_t t = 0; t <= pos; ++t) {
-            const Slot& s = slots_[static_cast<size_t>(
+            const Slot& s = slots[static_cast<size_t>(
                 table[static_cast<size_t>(t / block_size_)] * block_size_ + t % block_size_)];
             TK_CHECK(s.pos == t);  // a slot never written for this position: broken block table
             h = mix64(h ^ s.fingerprint);
         }
+        // The draft disagrees with the target on a fixed subset of histories.
+        if (draft && static_cast<int>(mix64(h ^ 0xD4AF7ull) % 100) >= draft_agree_)
+            h = mix64(h ^ 0xBADull);
         logits_from_state(h, logits + r * static_cast<size_t>(n_vocab_));
     }
 }
@@ -76,6 +95,10 @@ void FakeRunner::copy_block(int32_t src, int32_t dst) {
     TK_CHECK(src >= 0 && src < n_blocks_ && dst >= 0 && dst < n_blocks_ && src != dst);
     std::copy_n(slots_.begin() + src * block_size_, block_size_,
                 slots_.begin() + dst * block_size_);
+    if (has_draft()) {
+        std::copy_n(draft_slots_.begin() + src * block_size_, block_size_,
+                    draft_slots_.begin() + dst * block_size_);
+    }
     ++counters_.copies;
 }
 

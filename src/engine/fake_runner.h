@@ -23,6 +23,14 @@ public:
     void run(const model::Batch& batch, float* logits) override;
     void copy_block(int32_t src, int32_t dst) override;
 
+    // A fake draft model with storage of its own: its logits equal the target's for the same
+    // history in `agree_percent` of histories (a deterministic pick), else unrelated ones. Like
+    // run(), it checks that every position it reads was written through the block table.
+    void enable_draft(int agree_percent);
+    bool has_draft() const override { return draft_agree_ >= 0; }
+    void run_draft(const model::Batch& batch, float* logits) override;
+    int64_t draft_rows() const { return draft_rows_; }
+
     // What the runner has seen, for tests.
     struct Counters {
         int64_t steps = 0;
@@ -43,11 +51,15 @@ private:
         int32_t pos = -1;
     };
     static uint64_t fingerprint(int32_t token, int32_t pos);
+    void run_on(std::vector<Slot>& slots, const model::Batch& b, float* logits, bool draft);
     void logits_from_state(uint64_t h, float* logits) const;
 
     int32_t n_vocab_;
     int64_t n_blocks_, block_size_, max_context_;
     std::vector<Slot> slots_;  // [n_blocks, block_size]
+    std::vector<Slot> draft_slots_;
+    int draft_agree_ = -1;
+    int64_t draft_rows_ = 0;
     Counters counters_;
 };
 

@@ -73,14 +73,15 @@ void Scheduler::preempt(size_t index, StepPlan& plan, int64_t& budget) {
     // A victim already given work in this step gives its tokens back.
     for (auto it = plan.seqs.begin(); it != plan.seqs.end(); ++it) {
         if (it->seq == v) {
-            budget += it->n_tokens;
-            plan.n_tokens -= it->n_tokens;
+            budget += it->n_tokens + it->n_draft;
+            plan.n_tokens -= it->n_tokens + it->n_draft;
             plan.seqs.erase(it);
             break;
         }
     }
     v->table.release_all(pool_);
     v->n_computed = 0;
+    v->n_draft_computed = 0;
     v->running = false;
     ++v->preemptions;
     ++preemptions_;
@@ -112,6 +113,19 @@ int64_t Scheduler::reserve(Sequence& s, int64_t n, bool decoding, StepPlan& plan
     }
 }
 
+int64_t Scheduler::reserve_draft(Sequence& s, StepPlan& plan, int64_t& budget) {
+    const int64_t want = std::min({cfg_.max_draft, s.draft_cap, budget});
+    if (want <= 0) return 0;
+    // The decoding token's slot is already writable; extend past it with what fits as is.
+    const int64_t m = tokens_that_fit(s, 1 + want) - 1;
+    if (m <= 0) return 0;
+    const bool ok = s.table.prepare(pool_, s.n_computed, s.n_computed + 1 + m, plan.copies);
+    TK_CHECK(ok);
+    plan.n_tokens += m;
+    budget -= m;
+    return m;
+}
+
 void Scheduler::schedule(StepPlan& plan) {
     plan.clear();
     int64_t budget = cfg_.max_batch_tokens;
@@ -129,11 +143,17 @@ void Scheduler::schedule(StepPlan& plan) {
             const int64_t n = std::min(s->n_pending(), budget);
             const int64_t got = reserve(*s, n, decoding, plan, budget);
             if (got > 0) {
-                plan.seqs.push_back({s, got});
+                plan.seqs.push_back({s, got, 0});
                 plan.n_tokens += got;
                 budget -= got;
             }
         }
+    }
+    // Draft slots come last among running sequences: they use only what decoding and prefill
+    // left, so speculation never causes a preemption or delays a prompt.
+    if (cfg_.max_draft > 0) {
+        for (ScheduledSeq& p : plan.seqs)
+            if (p.seq->n_pending() == 1) p.n_draft = reserve_draft(*p.seq, plan, budget);
     }
 
     // Pass 3: admit waiting sequences, unless this step had to preempt (memory is tight).
@@ -146,6 +166,8 @@ void Scheduler::schedule(StepPlan& plan) {
         // At least the last token is computed: its logits give the next token. When the whole
         // prompt is cached, that token's slot is rewritten (copy-on-write if shared).
         s.n_computed = std::min(matched, static_cast<int64_t>(s.tokens.size()) - 1);
+        // Cached blocks hold the draft model's K/V too (published only once it is written).
+        s.n_draft_computed = s.n_computed;
         const int64_t n = std::min(s.n_pending(), budget);
         if (tokens_that_fit(s, n) < n) {
             s.table.release_all(pool_);
@@ -160,7 +182,7 @@ void Scheduler::schedule(StepPlan& plan) {
             pool_.record_lookup(s.n_prompt, s.n_computed);
         }
         s.running = true;
-        plan.seqs.push_back({&s, n});
+        plan.seqs.push_back({&s, n, 0});
         plan.n_tokens += n;
         budget -= n;
         running_.push_back(std::move(waiting_.front()));

@@ -23,11 +23,15 @@ struct SchedulerConfig {
     int64_t max_batch_tokens = 512;
     int64_t max_seqs = 32;
     bool prefix_caching = true;
+    // Speculative decoding: a decoding sequence may also get up to this many draft positions
+    // (budget and free blocks permitting; never at the cost of a preemption).
+    int64_t max_draft = 0;
 };
 
 struct ScheduledSeq {
     Sequence* seq;
     int64_t n_tokens;  // compute tokens[seq->n_computed .. + n_tokens)
+    int64_t n_draft = 0;  // decoding only: slots reserved for draft tokens after the last one
 };
 
 struct StepPlan {
@@ -66,6 +70,9 @@ private:
     // and shrinking a prefill chunk when only part fits. Returns the tokens granted (0: s was
     // preempted or failed).
     int64_t reserve(Sequence& s, int64_t n, bool decoding, StepPlan& plan, int64_t& budget);
+    // Draft slots for decoding sequence s after its token was reserved: up to min(max_draft,
+    // s.draft_cap, budget), only what fits without preempting. Returns the slots granted.
+    int64_t reserve_draft(Sequence& s, StepPlan& plan, int64_t& budget);
     void preempt(size_t running_index, StepPlan& plan, int64_t& budget);
 
     SchedulerConfig cfg_;

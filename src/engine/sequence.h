@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <random>
 #include <vector>
 
 #include "engine/request.h"
@@ -33,6 +34,14 @@ struct Sequence {
     bool running = false;                       // in the scheduler's running list (else waiting)
     FinishReason finish = FinishReason::kNone;  // decided during a step, applied at its end
     int64_t preemptions = 0;
+
+    // Speculative decoding. The draft model's K/V lives in the same blocks as the target's;
+    // tokens[0 .. n_draft_computed) have draft K/V (it may lag the target by one token).
+    int64_t n_draft_computed = 0;
+    int64_t draft_cap = 0;       // most draft tokens worth proposing now (context, max_tokens)
+    std::vector<int32_t> draft;  // this step's proposal, verified by the target
+    std::vector<float> draft_q;  // [draft.size(), n_vocab] draft distributions (sampling only)
+    std::mt19937_64 spec_rng{req.sampling.seed ^ 0x5BEC0DEull};
 
     int64_t n_generated() const { return static_cast<int64_t>(tokens.size()) - n_prompt; }
     // Tokens to compute before the next token can be sampled (1 while decoding).
