@@ -34,6 +34,7 @@ struct ServeArgs {
     int64_t kv_mem_mib = 1024;
     int64_t max_body_mib = 16;
     double grace_s = 30;
+    bool no_webui = false;
 };
 
 Result<std::vector<std::string>> api_keys(const ServeArgs& a) {
@@ -77,7 +78,7 @@ int run(const ServeArgs& a) {
     ac.request_log = a.request_log;
     ac.log_prompts = a.log_prompts;
 
-    server::Server srv(hc, ac);
+    server::Server srv(hc, ac, !a.no_webui);
     if (Status s = srv.listen(); !s.is_ok()) return report_error(s);
     const auto grace = std::chrono::milliseconds(static_cast<int64_t>(a.grace_s * 1000));
     srv.handle_signals(grace);
@@ -160,6 +161,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--grace", args->grace_s,
                     "Seconds running requests may take to finish on SIGTERM (default 30)")
         ->check(CLI::Range(0.0, 3600.0));
+    cmd->add_flag("--no-webui", args->no_webui, "Do not serve the chat page at /");
     cmd->callback([args, &exit_code] { exit_code = run(*args); });
 }
 

@@ -14,7 +14,8 @@ namespace tk::server {
 
 class Server {
 public:
-    Server(http::ServerConfig http_cfg, openai::ApiConfig api_cfg);
+    // `webui`: also serve the chat page (server/webui) at "/", without an API key.
+    Server(http::ServerConfig http_cfg, openai::ApiConfig api_cfg, bool webui = false);
     ~Server();
 
     Status listen() { return http_->listen(); }
