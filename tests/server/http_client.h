@@ -41,8 +41,11 @@ struct Reply {
 
 class Client {
 public:
-    explicit Client(int port, int timeout_s = 60) {
+    // rcvbuf > 0: SO_RCVBUF before connecting, so a test can make a client that stops reading
+    // fill up quickly.
+    explicit Client(int port, int timeout_s = 60, int rcvbuf = 0) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (rcvbuf > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
         timeval tv{timeout_s, 0};
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);

@@ -32,6 +32,7 @@ struct Poster {
 constexpr size_t kWatchBufferLimit = 1u << 20;  // pipelined bytes buffered while a reply runs
 constexpr size_t kDrainLimit = 4u << 20;        // bytes read and dropped before a polite close
 constexpr auto kDrainTime = std::chrono::seconds(2);
+constexpr size_t kWriteChunk = 64u << 10;  // bytes per write, so a slow reader shows progress
 
 std::string reason(int status) {
     return std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(status)));
@@ -81,7 +82,7 @@ class ExchangeImpl;
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
     Connection(tcp::socket s, HttpServer::Impl* srv)
-        : sock_(std::move(s)), srv_(srv), timer_(srv->ioc) {
+        : sock_(std::move(s)), srv_(srv), timer_(srv->ioc), write_timer_(srv->ioc) {
         srv_->conns.insert(this);
         srv_->n_conns.store(srv_->conns.size());
     }
@@ -95,6 +96,8 @@ public:
     void start() {
         beast::error_code ec;
         sock_.set_option(tcp::no_delay(true), ec);
+        if (srv_->cfg.send_buffer_bytes > 0)
+            sock_.set_option(asio::socket_base::send_buffer_size(srv_->cfg.send_buffer_bytes), ec);
         read_request();
     }
     bool idle() const { return !ex_; }
@@ -105,6 +108,10 @@ public:
     void start_events(const ExchangeImpl* ex, int status, const std::vector<Header>& headers);
     void send_event(const ExchangeImpl* ex, std::string_view data);
     void end_events(const ExchangeImpl* ex);
+    bool backlogged(const ExchangeImpl* ex) const {
+        return !closed_ && ex == ex_.get() && outq_bytes_ >= srv_->cfg.write_buffer_bytes;
+    }
+    void on_writable(const ExchangeImpl* ex, std::function<void()> fn);
 
 private:
     void read_request();
@@ -116,6 +123,7 @@ private:
     void on_watch(beast::error_code ec, size_t n);
     void enqueue(std::string s);
     void do_write();
+    void on_written(beast::error_code ec, size_t n);
     void after_reply();
     void polite_close();
     void drain();
@@ -123,7 +131,8 @@ private:
 
     tcp::socket sock_;
     HttpServer::Impl* srv_;
-    asio::steady_timer timer_;  // idle timeout, then the drain deadline
+    asio::steady_timer timer_;        // idle timeout, then the drain deadline
+    asio::steady_timer write_timer_;  // write_timeout for the write in flight
     beast::flat_buffer buf_;
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     HttpRequest req_;
@@ -141,6 +150,10 @@ private:
     bool closed_ = false;
     size_t drained_ = 0;
     std::deque<std::string> outq_;
+    size_t outq_bytes_ = 0;  // unwritten bytes in outq_
+    size_t out_off_ = 0;     // bytes of outq_.front() already written
+    uint64_t write_seq_ = 0;
+    std::function<void()> writable_;  // the exchange's on_writable, waiting for a drain
 };
 
 namespace {
@@ -170,6 +183,13 @@ public:
         on_gone_ = std::move(fn);
     }
     bool disconnected() const override { return gone_; }
+    bool backlogged() const override {
+        auto c = conn_.lock();
+        return c && c->backlogged(this);
+    }
+    void on_writable(std::function<void()> fn) override {
+        if (auto c = conn_.lock()) c->on_writable(this, std::move(fn));
+    }
     void post(std::function<void()> fn) override { poster_->post(std::move(fn)); }
 
     void fire_disconnect() {
@@ -398,6 +418,9 @@ void Connection::start_events(const ExchangeImpl* ex, int status,
 
 void Connection::send_event(const ExchangeImpl* ex, std::string_view data) {
     if (closed_ || ex != ex_.get() || !reply_started_ || reply_done_) return;
+    // A producer that ignores backlogged() meets this cap: the client is not reading, and
+    // buffering without bound is not an option.
+    if (outq_bytes_ > 4 * srv_->cfg.write_buffer_bytes) return close();
     std::string frame = "data: ";
     frame += data;
     frame += "\n\n";
@@ -415,23 +438,56 @@ void Connection::end_events(const ExchangeImpl* ex) {
     enqueue(chunked_ ? "0\r\n\r\n" : "");
 }
 
+void Connection::on_writable(const ExchangeImpl* ex, std::function<void()> fn) {
+    if (closed_ || ex != ex_.get()) return;
+    if (outq_bytes_ < srv_->cfg.write_buffer_bytes / 2) {
+        if (fn) asio::post(srv_->ioc, std::move(fn));
+        return;
+    }
+    writable_ = std::move(fn);
+}
+
 void Connection::enqueue(std::string s) {
     if (closed_) return;
+    outq_bytes_ += s.size();
     outq_.push_back(std::move(s));
     if (!writing_) do_write();
 }
 
 void Connection::do_write() {
     writing_ = true;
-    asio::async_write(sock_, asio::buffer(outq_.front()),
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                          self->writing_ = false;
-                          if (self->closed_) return;
-                          if (ec) return self->close();  // a failed write: the client is gone
-                          self->outq_.pop_front();
-                          if (!self->outq_.empty()) return self->do_write();
-                          if (self->reply_done_ && self->ex_) self->after_reply();
+    const std::string& front = outq_.front();
+    const size_t n = std::min(kWriteChunk, front.size() - out_off_);
+    const uint64_t seq = ++write_seq_;
+    write_timer_.expires_after(srv_->cfg.write_timeout);
+    write_timer_.async_wait([self = shared_from_this(), seq](beast::error_code ec) {
+        // The client has not taken a single piece for write_timeout: it is stuck or gone.
+        if (!ec && self->writing_ && self->write_seq_ == seq) self->close();
+    });
+    asio::async_write(sock_, asio::buffer(front.data() + out_off_, n),
+                      [self = shared_from_this()](beast::error_code ec, size_t written) {
+                          self->on_written(ec, written);
                       });
+}
+
+void Connection::on_written(beast::error_code ec, size_t n) {
+    writing_ = false;
+    if (closed_) return;
+    if (ec) return close();  // a failed write: the client is gone
+    out_off_ += n;
+    outq_bytes_ -= n;
+    if (out_off_ == outq_.front().size()) {
+        outq_.pop_front();
+        out_off_ = 0;
+    }
+    if (writable_ && outq_bytes_ < srv_->cfg.write_buffer_bytes / 2) {
+        // Posted, not called: the producer would enqueue from inside this handler.
+        asio::post(srv_->ioc, std::move(writable_));
+        writable_ = nullptr;
+    }
+    if (!outq_.empty()) return do_write();
+    write_timer_.cancel();
+    if (reply_done_ && ex_) after_reply();
 }
 
 void Connection::after_reply() {
@@ -468,9 +524,14 @@ void Connection::close() {
     sock_.shutdown(tcp::socket::shutdown_both, ec);
     sock_.close(ec);
     timer_.cancel();
+    write_timer_.cancel();
+    writable_ = nullptr;
     // outq_ stays: a write in flight may still point into it until its handler runs.
     if (ex_) {
         auto ex = std::move(ex_);
+        // A reply fully produced counts with its status even if the last bytes did not go out;
+        // one cut short is 499 (nginx's "client closed request").
+        if (srv_->cfg.on_complete) srv_->cfg.on_complete(req_, reply_done_ ? status_ : 499);
         if (!reply_done_ || writing_) ex->fire_disconnect();
     }
 }

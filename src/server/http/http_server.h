@@ -28,9 +28,21 @@ struct ServerConfig {
     std::vector<std::string> cors_origins;
     // Closes a keep-alive connection that sends no new request for this long.
     std::chrono::milliseconds idle_timeout{60000};
+    // Bytes queued for one client before its exchange reports backlogged() (a stream's producer
+    // pauses); over 4x this an event stream is dropped as stuck. One full reply (respond()) is
+    // always accepted whole.
+    size_t write_buffer_bytes = 256u << 10;
+    // A client whose socket accepts none of a queued write for this long is disconnected (its
+    // request is cancelled, freeing its KV blocks). Writes go out in pieces of at most 64 KiB,
+    // so a slow but live reader keeps making progress.
+    std::chrono::milliseconds write_timeout{60000};
+    // SO_SNDBUF for accepted sockets; 0 keeps the kernel's autotuned default. Small values make
+    // backpressure reach the producer sooner (and deterministically in tests).
+    int send_buffer_bytes = 0;
     // Builds error bodies (401, 404, 405, 413, 503) so the API layer picks their format.
     std::function<HttpResponse(int status, const std::string& message)> make_error;
-    // Runs once per finished exchange (status sent), on the I/O thread.
+    // Runs once per finished exchange, on the I/O thread: with the status sent, or 499 when the
+    // client went away (or was dropped) before the reply was complete.
     std::function<void(const HttpRequest&, int status)> on_complete;
 };
 

@@ -47,6 +47,12 @@ public:
     // end of a shutdown grace period) before the reply is complete. Runs at once if already gone.
     virtual void on_disconnect(std::function<void()> fn) = 0;
     virtual bool disconnected() const = 0;
+    // Write backpressure for event streams: true while the bytes queued for this client are at
+    // or over ServerConfig::write_buffer_bytes. A producer then stops and registers
+    // on_writable(fn), which runs once (posted to the I/O thread) when the queue has drained to
+    // half of that. A client that stops reading thus holds the producer, not server memory.
+    virtual bool backlogged() const = 0;
+    virtual void on_writable(std::function<void()> fn) = 0;
     // Queues fn to run on the I/O thread; dropped if the server is gone.
     virtual void post(std::function<void()> fn) = 0;
 };

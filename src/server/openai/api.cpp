@@ -1,5 +1,6 @@
 #include "server/openai/api.h"
 
+#include <algorithm>
 #include <ctime>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -59,10 +60,13 @@ std::string render_metrics(OpenAiApi::State& st) {
     std::ostringstream o;
     o.precision(10);
     const engine::EngineStats es = st.engine->stats();
-    o << "# HELP tokamak_requests_total HTTP responses sent, by status code.\n"
+    o << "# HELP tokamak_requests_total HTTP requests finished, by endpoint and status code "
+         "(499: the client went away first).\n"
          "# TYPE tokamak_requests_total counter\n";
-    for (const auto& [status, n] : st.metrics.responses_by_status)
-        o << "tokamak_requests_total{status=\"" << status << "\"} " << n << "\n";
+    for (const auto& [key, n] : st.metrics.responses) {
+        o << "tokamak_requests_total{endpoint=\"" << key.first << "\",status=\"" << key.second
+          << "\"} " << n << "\n";
+    }
     metric(o, "tokamak_requests_rejected_overload_total", "counter",
            "Requests refused with 503 because the queue was full.",
            static_cast<double>(st.metrics.rejected_overload));
@@ -107,6 +111,15 @@ void Histogram::observe(double v) {
 
 OpenAiApi::State::~State() {
     if (log != nullptr) std::fclose(log);
+}
+
+std::string OpenAiApi::State::new_id(bool chat) {
+    return (chat ? "chatcmpl-" : "cmpl-") + std::to_string(created) + "-" +
+           std::to_string(next_id++);
+}
+
+bool is_completion_endpoint(std::string_view path) {
+    return path == "/v1/chat/completions" || path == "/v1/completions";
 }
 
 void OpenAiApi::State::write_log(const std::string& line) {
@@ -163,11 +176,32 @@ Status OpenAiApi::attach(engine::Engine* engine, const tokenizer::Tokenizer* tok
 }
 
 void OpenAiApi::count_response(const http::HttpRequest& req, int status) {
-    ++s_->metrics.responses_by_status[status];
+    State& s = *s_;
+    const bool known = std::find(s.paths.begin(), s.paths.end(), req.path) != s.paths.end();
+    ++s.metrics.responses[{known ? req.path : "other", status}];
+    // The completion handlers log what they answer themselves (200, 400, 499, 500, 503); the
+    // HTTP layer's own refusals of those endpoints are logged here, so every request has a line.
+    const bool http_layer = status == 401 || status == 405 || status == 413 || status == 431;
+    if (s.log != nullptr && http_layer && is_completion_endpoint(req.path)) {
+        json j = {{"id", s.new_id(req.path == "/v1/chat/completions")},
+                  {"time", static_cast<int64_t>(std::time(nullptr))},
+                  {"endpoint", req.path},
+                  {"status", status},
+                  {"prompt_tokens", 0},
+                  {"completion_tokens", 0},
+                  {"queue_ms", nullptr},
+                  {"ttft_ms", nullptr},
+                  {"total_ms", nullptr},
+                  {"finish_reason", nullptr}};
+        s.write_log(dump(j));
+    }
 }
 
 void OpenAiApi::add_routes(http::Router& router) {
     auto st = s_;
+    st->paths = {"/health",     "/v1/models", "/v1/chat/completions", "/v1/completions",
+                 "/tokenize",   "/detokenize"};
+    if (st->cfg.metrics) st->paths.push_back("/metrics");
     router.add(
         "GET", "/health", [st](const http::HttpRequest&, std::shared_ptr<http::Exchange> ex) {
             const bool ready = st->ready.load(std::memory_order_acquire);

@@ -32,8 +32,9 @@ struct Histogram {
 };
 
 struct Metrics {
-    std::map<int, int64_t> responses_by_status;
-    int64_t prompt_tokens = 0;
+    // HTTP responses by (endpoint, status); unknown paths are counted as endpoint "other".
+    std::map<std::pair<std::string, int>, int64_t> responses;
+    int64_t prompt_tokens = 0;  // as usage counts them: once per prompt, not per choice
     int64_t generated_tokens = 0;
     int64_t rejected_overload = 0;
     int64_t cancelled_by_client = 0;
@@ -55,10 +56,14 @@ struct OpenAiApi::State {
     std::string fingerprint;
     Metrics metrics;
     FILE* log = nullptr;
+    std::vector<std::string> paths;  // every routed path (metric labels)
 
     ~State();
     void write_log(const std::string& line);
+    std::string new_id(bool chat);
 };
+
+bool is_completion_endpoint(std::string_view path);
 
 // The completions endpoints (generation.cpp).
 void handle_completion(const std::shared_ptr<OpenAiApi::State>& st, bool chat,

@@ -41,15 +41,14 @@ struct Choice {
 class Job : public std::enable_shared_from_this<Job> {
 public:
     Job(std::shared_ptr<OpenAiApi::State> st, std::shared_ptr<http::Exchange> ex, ApiRequest req,
-        std::string endpoint)
+        std::string endpoint, std::string id, Clock::time_point t_start)
         : st_(std::move(st)),
           ex_(std::move(ex)),
           req_(std::move(req)),
-          endpoint_(std::move(endpoint)) {
-        id_ = (req_.chat ? "chatcmpl-" : "cmpl-") + std::to_string(st_->created) + "-" +
-              std::to_string(st_->next_id++);
+          endpoint_(std::move(endpoint)),
+          id_(std::move(id)),
+          t_start_(t_start) {
         created_ = static_cast<int64_t>(std::time(nullptr));
-        t_start_ = Clock::now();
     }
 
     std::optional<ApiError> start(std::vector<std::vector<int32_t>> prompts,
@@ -66,6 +65,7 @@ private:
     void complete();
     void detach();
     void log_line(int status);
+    bool wait_writable();
 
     std::shared_ptr<OpenAiApi::State> st_;
     std::shared_ptr<http::Exchange> ex_;
@@ -77,6 +77,7 @@ private:
     std::atomic<bool> pump_queued_{false};
     bool finished_ = false;
     bool any_token_ = false;
+    bool waiting_writable_ = false;
     Clock::time_point t_start_, t_first_;
     Status error_;
     std::string prompt_for_log_;
@@ -128,7 +129,6 @@ std::optional<ApiError> Job::start(std::vector<std::vector<int32_t>> prompts,
             ch_.push_back(std::move(c));
         }
     }
-    for (auto& p : prompts) st_->metrics.prompt_tokens += static_cast<int64_t>(p.size()) * n;
 
     std::weak_ptr<Job> weak = weak_from_this();
     ex_->on_disconnect([weak] {
@@ -275,12 +275,31 @@ void Job::handle(Choice& c, engine::Event& e) {
     }
 }
 
+// Streaming: while the client's socket is backed up, leave the events in the engine's streams
+// (bounded by max_tokens) instead of turning them into bytes the server must hold. The choices
+// keep their slots and KV blocks until the client reads on or the write timeout drops it.
+bool Job::wait_writable() {
+    if (!req_.stream || !ex_->backlogged()) return false;
+    if (!waiting_writable_) {
+        waiting_writable_ = true;
+        std::weak_ptr<Job> weak = weak_from_this();
+        ex_->on_writable([weak] {
+            if (auto j = weak.lock()) {
+                j->waiting_writable_ = false;
+                j->pump();
+            }
+        });
+    }
+    return true;
+}
+
 void Job::pump() {
     pump_queued_.store(false);
-    if (finished_) return;
+    if (finished_ || waiting_writable_) return;
     bool all_done = true;
     for (Choice& c : ch_) {
         while (!c.done) {
+            if (wait_writable()) return;
             auto e = c.stream->try_read();
             if (!e) break;
             handle(c, *e);
@@ -292,6 +311,8 @@ void Job::pump() {
 
 void Job::detach() {
     finished_ = true;
+    for (size_t i = 0; i < ch_.size(); i += static_cast<size_t>(req_.n))
+        st_->metrics.prompt_tokens += ch_[i].prompt_tokens;
     for (Choice& c : ch_) {
         c.stream->set_notify(nullptr);  // breaks the job <-> stream cycle
         release(c);
@@ -391,12 +412,34 @@ void Job::log_line(int status) {
               {"status", status},
               {"prompt_tokens", pt},
               {"completion_tokens", ct},
+              // Not yet known: the engine does not report when a request was first scheduled,
+              // so the time spent waiting for a slot is inside ttft_ms.
+              {"queue_ms", nullptr},
               {"ttft_ms", any_token_ ? json(ms(t_first_ - t_start_)) : json(nullptr)},
               {"total_ms", ms(now - t_start_)},
               {"finish_reason", status == 499 ? json("cancelled") : json(finish)}};
     if (!req_.user.empty()) j["user"] = req_.user;
     if (st_->cfg.log_prompts) j["prompt"] = prompt_for_log_;
     st_->write_log(dump(j));
+}
+
+// The log line of a request refused before it reached the engine.
+void log_refusal(OpenAiApi::State& st, const std::string& id, const std::string& endpoint,
+                 const ApiError& e, const std::string& user, Clock::time_point t_start) {
+    if (st.log == nullptr) return;
+    json j = {{"id", id},
+              {"time", static_cast<int64_t>(std::time(nullptr))},
+              {"endpoint", endpoint},
+              {"status", e.status},
+              {"prompt_tokens", 0},
+              {"completion_tokens", 0},
+              {"queue_ms", nullptr},
+              {"ttft_ms", nullptr},
+              {"total_ms", std::chrono::duration<double, std::milli>(Clock::now() - t_start).count()},
+              {"finish_reason", nullptr},
+              {"error", e.code.empty() ? e.type : e.code}};
+    if (!user.empty()) j["user"] = user;
+    st.write_log(dump(j));
 }
 
 // The ChatML-like format used when the model has no chat template of its own.
@@ -411,13 +454,21 @@ std::string fallback_chat(const std::vector<ChatMessage>& msgs) {
 
 void handle_completion(const std::shared_ptr<OpenAiApi::State>& st, bool chat,
                        const http::HttpRequest& hreq, const std::shared_ptr<http::Exchange>& ex) {
+    const Clock::time_point t_start = Clock::now();
+    const std::string endpoint = chat ? "/v1/chat/completions" : "/v1/completions";
+    const std::string id = st->new_id(chat);
     ApiRequest req;
-    if (auto err = parse_request(hreq.body, chat, req))
-        return ex->respond(api_error_response(*err));
-    if (!st->ready.load(std::memory_order_acquire)) {
-        ApiError e{503, "the model is still loading", "server_error", "", "model_loading"};
-        return ex->respond(api_error_response(e));
-    }
+    // Every refusal is answered and logged the same way.
+    auto refuse = [&](const ApiError& e) {
+        http::HttpResponse r = api_error_response(e);
+        if (e.code == "server_overloaded")
+            r.headers.push_back({"Retry-After", std::to_string(st->cfg.retry_after_s)});
+        log_refusal(*st, id, endpoint, e, req.user, t_start);
+        ex->respond(std::move(r));
+    };
+    if (auto err = parse_request(hreq.body, chat, req)) return refuse(*err);
+    if (!st->ready.load(std::memory_order_acquire))
+        return refuse({503, "the model is still loading", "server_error", "", "model_loading"});
     const tokenizer::Tokenizer& tok = *st->tok;
     std::vector<std::vector<int32_t>> prompts;
     std::vector<std::string> stops = req.stop;
@@ -430,16 +481,16 @@ void handle_completion(const std::shared_ptr<OpenAiApi::State>& st, bool chat,
                 msgs.push_back({{"role", m.role}, {"content", m.content}});
             auto v = tokenizer::Value::from_json(dump(msgs));
             if (!v.is_ok())
-                return ex->respond(api_error_response(
-                    {400, v.status().message(), "invalid_request_error", "messages", ""}));
+                return refuse(
+                    {400, v.status().message(), "invalid_request_error", "messages", ""});
             const int32_t bos = tok.bos(), eos = tok.eos();
             auto ctx = tokenizer::chat_context(*v, tokenizer::Value(), true,
                                                bos >= 0 ? std::string(tok.token_text(bos)) : "",
                                                eos >= 0 ? std::string(tok.token_text(eos)) : "");
             auto r = st->tmpl->render(ctx);
             if (!r.is_ok())
-                return ex->respond(api_error_response(
-                    {400, r.status().message(), "invalid_request_error", "messages", ""}));
+                return refuse(
+                    {400, r.status().message(), "invalid_request_error", "messages", ""});
             text = *r;
         } else {
             text = fallback_chat(req.messages);
@@ -456,11 +507,11 @@ void handle_completion(const std::shared_ptr<OpenAiApi::State>& st, bool chat,
             if (p.is_ids) {
                 for (int32_t id : p.ids) {
                     if (id >= tok.n_vocab()) {
-                        return ex->respond(api_error_response(
+                        return refuse(
                             {400,
                              "token id " + std::to_string(id) + " is out of range (vocabulary of " +
                                  std::to_string(tok.n_vocab()) + ")",
-                             "invalid_request_error", "prompt", ""}));
+                             "invalid_request_error", "prompt", ""});
                     }
                 }
                 prompts.push_back(p.ids);
@@ -472,34 +523,28 @@ void handle_completion(const std::shared_ptr<OpenAiApi::State>& st, bool chat,
     }
     for (const auto& p : prompts) {
         if (p.empty())
-            return ex->respond(
-                api_error_response({400, "the prompt is empty", "invalid_request_error",
-                                    chat ? "messages" : "prompt", ""}));
+            return refuse({400, "the prompt is empty", "invalid_request_error",
+                                    chat ? "messages" : "prompt", ""});
         if (static_cast<int64_t>(p.size()) >= st->n_ctx) {
             ApiError e{400,
                        "This model's maximum context length is " + std::to_string(st->n_ctx) +
                            " tokens, but the prompt has " + std::to_string(p.size()) + " tokens",
                        "invalid_request_error", chat ? "messages" : "prompt",
                        "context_length_exceeded"};
-            return ex->respond(api_error_response(e));
+            return refuse(e);
         }
     }
     const int64_t needed = static_cast<int64_t>(prompts.size()) * req.n;
     if (st->active + needed > st->capacity) {
         ++st->metrics.rejected_overload;
-        ApiError e{503,
-                   "the server is overloaded (" + std::to_string(st->active) +
-                       " requests in flight, room for " + std::to_string(st->capacity) +
-                       "); retry later",
-                   "server_error", "", "server_overloaded"};
-        http::HttpResponse r = api_error_response(e);
-        r.headers.push_back({"Retry-After", std::to_string(st->cfg.retry_after_s)});
-        return ex->respond(std::move(r));
+        return refuse({503,
+                       "the server is overloaded (" + std::to_string(st->active) +
+                           " requests in flight, room for " + std::to_string(st->capacity) +
+                           "); retry later",
+                       "server_error", "", "server_overloaded"});
     }
-    auto job = std::make_shared<Job>(st, ex, std::move(req),
-                                     chat ? "/v1/chat/completions" : "/v1/completions");
-    if (auto err = job->start(std::move(prompts), std::move(stops), log_prompt))
-        ex->respond(api_error_response(*err));
+    auto job = std::make_shared<Job>(st, ex, req, endpoint, id, t_start);
+    if (auto err = job->start(std::move(prompts), std::move(stops), log_prompt)) refuse(*err);
 }
 
 }  // namespace tk::server::openai
