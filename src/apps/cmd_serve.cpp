@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "apps/cli.h"
@@ -35,6 +36,10 @@ struct ServeArgs {
     int64_t max_body_mib = 16;
     double grace_s = 30;
     bool no_webui = false;
+    std::string chat_template_file;
+    int64_t write_buffer_kib = 256;
+    double write_timeout_s = 60;
+    int64_t send_buffer_kib = 0;
 };
 
 Result<std::vector<std::string>> api_keys(const ServeArgs& a) {
@@ -66,6 +71,9 @@ int run(const ServeArgs& a) {
     hc.api_keys = *keys;
     hc.cors_origins = a.cors_origins;
     hc.max_body_bytes = static_cast<size_t>(std::max<int64_t>(a.max_body_mib, 1)) << 20;
+    hc.write_buffer_bytes = static_cast<size_t>(a.write_buffer_kib) << 10;
+    hc.write_timeout = std::chrono::milliseconds(static_cast<int64_t>(a.write_timeout_s * 1000));
+    hc.send_buffer_bytes = static_cast<int>(a.send_buffer_kib << 10);
     server::openai::ApiConfig ac;
     ac.model_name = a.alias;
     if (ac.model_name.empty()) {
@@ -112,7 +120,17 @@ int run(const ServeArgs& a) {
     engine::Engine engine(std::make_unique<engine::ModelRunner>(m, n_blocks, bs, a.model.kv()),
                           &m.tokenizer(), ec);
 
-    const std::string tmpl(m.gguf().get_string("tokenizer.chat_template").value_or(""));
+    std::string tmpl(m.gguf().get_string("tokenizer.chat_template").value_or(""));
+    if (!a.chat_template_file.empty()) {
+        std::ifstream f(a.chat_template_file, std::ios::binary);
+        if (!f) {
+            srv.shutdown(std::chrono::milliseconds(0));
+            io.join();
+            return report_error(make_error(ErrorCode::kNotFound, "cannot read --chat-template-file " +
+                                                                     a.chat_template_file));
+        }
+        tmpl.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    }
     if (tmpl.empty()) log_info("model has no chat template: chat uses the ChatML-like fallback");
     if (Status s = srv.attach(&engine, &m.tokenizer(), tmpl); !s.is_ok()) {
         srv.shutdown(std::chrono::milliseconds(0));
@@ -162,6 +180,17 @@ void add_serve_command(CLI::App& app, int& exit_code) {
                     "Seconds running requests may take to finish on SIGTERM (default 30)")
         ->check(CLI::Range(0.0, 3600.0));
     cmd->add_flag("--no-webui", args->no_webui, "Do not serve the chat page at /");
+    cmd->add_option("--chat-template-file", args->chat_template_file,
+                    "Jinja chat template to use instead of the model's own");
+    cmd->add_option("--write-buffer", args->write_buffer_kib,
+                    "KiB queued per client before its stream pauses (default 256)")
+        ->check(CLI::Range(4, 1 << 20));
+    cmd->add_option("--write-timeout", args->write_timeout_s,
+                    "Seconds a client may take no bytes before it is dropped (default 60)")
+        ->check(CLI::Range(0.05, 3600.0));
+    cmd->add_option("--send-buffer", args->send_buffer_kib,
+                    "Kernel send buffer per connection in KiB (default: autotuned)")
+        ->check(CLI::Range(0, 1 << 16));
     cmd->callback([args, &exit_code] { exit_code = run(*args); });
 }
 
