@@ -12,6 +12,7 @@ PACKAGES=(
   python3
   python3-torch python3-numpy        # PyTorch reference forward pass (tests/model/torch_ref.py)
   python3-jinja2                     # chat-template oracle (scripts/render_template.py)
+  nodejs npm                         # openai npm client tests (tests/clients), npm ci at test time
   chromium                           # chat page test in headless Chromium (tests/webui)
   nginx                              # replicas behind nginx test (tests/deploy)
   libcurl4-openssl-dev               # formats/hub: hf:// model download
