@@ -20,6 +20,8 @@ PACKAGES=(
 
 missing=()
 for p in "${PACKAGES[@]}"; do
+  # A Node.js that bundles npm (e.g. NodeSource's) conflicts with Debian's npm package.
+  if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
