@@ -71,7 +71,8 @@ TEST(WebUi, PageAndAssetsServedWithTypesAndValidators) {
                  {"/index.html", "index.html", "text/html; charset=utf-8"},
                  {"/webui/app.js", "app.js", "text/javascript; charset=utf-8"},
                  {"/webui/markdown.js", "markdown.js", "text/javascript; charset=utf-8"},
-                 {"/webui/style.css", "style.css", "text/css; charset=utf-8"}};
+                 {"/webui/style.css", "style.css", "text/css; charset=utf-8"},
+                 {"/webui/favicon.svg", "favicon.svg", "image/svg+xml"}};
     for (const auto& c : cases) {
         SCOPED_TRACE(c.path);
         Reply r = request(s.port(), "GET", c.path);  // no API key: the page is exempt
@@ -113,8 +114,8 @@ TEST(WebUi, PageReferencesOnlyEmbeddedFiles) {
             ++refs;
         }
     }
-    EXPECT_EQ(refs, 3u);
-    EXPECT_EQ(webui::assets().size(), 4u);
+    EXPECT_EQ(refs, 4u);
+    EXPECT_EQ(webui::assets().size(), 5u);
     EXPECT_EQ(webui::assets()[0].path, "/");
 }
 

@@ -310,12 +310,21 @@
         const metaEl = view.querySelector('.meta');
         metaEl.textContent = 'waiting for the first token\u2026';
 
-        let first = 0, tokens = 0, frame = 0, lastSave = Date.now();
+        const start = performance.now();
+        let first = 0, last = 0, tokens = 0, frame = 0, lastSave = Date.now();
+        // Generation speed between the first and the latest token; when they came too close
+        // together to time (a short reply read in one go), tokens over the whole request.
+        const speed = function () {
+            if (tokens < 1) return 0;
+            const gen = (last - first) / 1000;
+            if (gen > 0.02 && tokens > 1) return (tokens - 1) / gen;
+            const all = (performance.now() - start) / 1000;
+            return all > 0 ? tokens / all : 0;
+        };
         const paint = function () {
             frame = 0;
             contentEl.innerHTML = window.tkMarkdown.render(msg.content);
-            const secs = first ? (performance.now() - first) / 1000 : 0;
-            msg.stats = {tokens: tokens, tps: secs > 0.05 ? (tokens - 1) / secs : 0};
+            msg.stats = {tokens: tokens, tps: speed()};
             metaEl.textContent = messageStats(msg);
             $('speed').textContent = msg.stats.tps ? msg.stats.tps.toFixed(1) + ' tokens/s' : '';
             const box = $('messages');
@@ -336,7 +345,8 @@
                     const ch = ev.choices && ev.choices[0];
                     if (!ch) return;
                     if (ch.delta && ch.delta.content) {
-                        if (!first) first = performance.now();
+                        last = performance.now();
+                        if (!first) first = last;
                         ++tokens;
                         msg.content += ch.delta.content;
                     }

@@ -1,8 +1,9 @@
-# Writes OUT: a C++ file holding every page file of SRC_DIR (*.html, *.js, *.css) as a byte
+# Writes OUT: a C++ file holding every page file of SRC_DIR (*.html|js|css|svg) as a byte
 # array with its SHA-256, for tk_server (see webui.cpp). Run by CMake at build time with
 #   cmake -DSRC_DIR=<dir> -DOUT=<file.cpp> -P embed.cmake
 # The output depends only on the files' names and bytes, so builds are reproducible.
-file(GLOB files RELATIVE ${SRC_DIR} ${SRC_DIR}/*.html ${SRC_DIR}/*.js ${SRC_DIR}/*.css)
+file(GLOB files RELATIVE ${SRC_DIR} ${SRC_DIR}/*.html ${SRC_DIR}/*.js ${SRC_DIR}/*.css
+     ${SRC_DIR}/*.svg)
 list(SORT files)
 set(arrays "")
 set(table "")

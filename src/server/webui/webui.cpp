@@ -15,6 +15,7 @@ std::string content_type_for(std::string_view name) {
     if (ends_with(name, ".html")) return "text/html; charset=utf-8";
     if (ends_with(name, ".js")) return "text/javascript; charset=utf-8";
     if (ends_with(name, ".css")) return "text/css; charset=utf-8";
+    if (ends_with(name, ".svg")) return "image/svg+xml";
     return "application/octet-stream";
 }
 

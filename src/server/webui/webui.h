@@ -1,6 +1,6 @@
 #pragma once
-// The built-in chat page of `tokamak serve`: index.html, app.js, markdown.js and style.css from
-// this directory, compiled into the binary (embed.cmake), served at "/" and "/webui/<file>" with
+// The built-in chat page of `tokamak serve`: index.html, app.js, markdown.js, style.css and
+// favicon.svg from this directory, compiled into the binary (embed.cmake), served at "/" and "/webui/<file>" with
 // their content types, an ETag from the bytes' SHA-256 and `Cache-Control: no-cache`, so a
 // browser keeps a copy and revalidates it with one cheap 304 per load.
 #include <string>
