@@ -2,6 +2,8 @@
 // that change the math (RoPE scaling, head_dim) are honoured or refused, never dropped.
 #include "formats/hf_config.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "formats/gguf.h"
@@ -55,6 +57,53 @@ std::optional<int64_t> token_id(const json& j, const char* key) {
     return std::nullopt;
 }
 
+Status read_factor_list(const json& rs, const char* key, size_t n, std::vector<float>* out,
+                        const std::string& source) {
+    const json* v = member(rs, key);
+    if (v == nullptr || !v->is_array() || v->size() != n) {
+        return make_error(ErrorCode::kCorruptFile,
+                          source + ": rope_scaling." + key + " must be a list of " +
+                              std::to_string(n) + " numbers (rotary dimensions / 2)");
+    }
+    for (const json& x : *v) {
+        if (!x.is_number() || !(x.get<double>() > 0)) {
+            return make_error(ErrorCode::kCorruptFile,
+                              source + ": rope_scaling." + key + " holds a non-positive entry");
+        }
+        out->push_back(static_cast<float>(x.get<double>()));
+    }
+    return Status::ok();
+}
+
+// Phi-3 LongRoPE: the factor lists, and the attention factor as transformers computes it
+// (rope_scaling.attention_factor, else sqrt(1 + ln(s) / ln(original)) for s = max / original
+// above 1; convert_hf_to_gguf uses the same formula).
+Status read_longrope(const json& rs, HfConfig& c, const std::string& source) {
+    const size_t n = static_cast<size_t>(c.n_rot / 2);
+    TK_RETURN_IF_ERROR(read_factor_list(rs, "long_factor", n, &c.rope_long_factors, source));
+    TK_RETURN_IF_ERROR(read_factor_list(rs, "short_factor", n, &c.rope_short_factors, source));
+    if (c.original_context <= 0 || c.max_position_embeddings <= 0) {
+        return make_error(ErrorCode::kCorruptFile,
+                          source + ": LongRoPE needs original_max_position_embeddings and "
+                                   "max_position_embeddings");
+    }
+    if (const json* a = member(rs, "attention_factor")) {
+        if (!a->is_number() || !(a->get<double>() > 0)) {
+            return make_error(ErrorCode::kCorruptFile,
+                              source + ": rope_scaling.attention_factor must be positive");
+        }
+        c.rope_attn_factor = a->get<double>();
+        return Status::ok();
+    }
+    const double scale = static_cast<double>(c.max_position_embeddings) /
+                         static_cast<double>(c.original_context);
+    if (scale > 1.0) {
+        c.rope_attn_factor =
+            std::sqrt(1.0 + std::log(scale) / std::log(static_cast<double>(c.original_context)));
+    }
+    return Status::ok();
+}
+
 }  // namespace
 
 Result<HfConfig> parse_hf_config(std::string_view json_text, const std::string& source) {
@@ -78,7 +127,11 @@ Result<HfConfig> parse_hf_config(std::string_view json_text, const std::string& 
     static const Known kKnown[] = {
         {"LlamaForCausalLM", "llama", "llama"},
         {"MistralForCausalLM", "mistral", "llama"},
+        {"MixtralForCausalLM", "mixtral", "llama"},
         {"Qwen2ForCausalLM", "qwen2", "qwen2"},
+        {"Phi3ForCausalLM", "phi3", "phi3"},
+        {"GemmaForCausalLM", "gemma", "gemma"},
+        {"Starcoder2ForCausalLM", "starcoder2", "starcoder2"},
     };
     for (const Known& k : kKnown) {
         if (c.hf_arch == k.hf_arch || (c.hf_arch.empty() && c.model_type == k.model_type)) {
@@ -93,7 +146,8 @@ Result<HfConfig> parse_hf_config(std::string_view json_text, const std::string& 
         return make_error(ErrorCode::kUnsupported,
                           source + ": unsupported architecture " + what +
                               " (supported: LlamaForCausalLM, MistralForCausalLM, "
-                              "Qwen2ForCausalLM)");
+                              "MixtralForCausalLM, Qwen2ForCausalLM, Phi3ForCausalLM, "
+                              "GemmaForCausalLM, Starcoder2ForCausalLM)");
     }
     if (c.hf_arch.empty()) c.hf_arch = c.model_type;
 
@@ -123,8 +177,40 @@ Result<HfConfig> parse_hf_config(std::string_view json_text, const std::string& 
     if (c.head_dim <= 0 || c.head_dim % 2 != 0 || c.head_dim > 4096) {
         return bad("head dimension " + std::to_string(c.head_dim) + " must be even and positive");
     }
-    TK_RETURN_IF_ERROR(read_float(j, "rms_norm_eps", &c.rms_norm_eps, source));
+    if (c.gguf_arch == "starcoder2") {
+        TK_RETURN_IF_ERROR(read_float(j, "norm_epsilon", &c.rms_norm_eps, source));
+        if (const json* b = member(j, "use_bias"); b && b->is_boolean() && !b->get<bool>()) {
+            return make_error(ErrorCode::kUnsupported,
+                              source + ": StarCoder2 with use_bias false is not supported");
+        }
+    } else {
+        if (c.gguf_arch == "gemma") c.rms_norm_eps = 1e-6;  // GemmaConfig's default
+        TK_RETURN_IF_ERROR(read_float(j, "rms_norm_eps", &c.rms_norm_eps, source));
+    }
     TK_RETURN_IF_ERROR(read_float(j, "rope_theta", &c.rope_theta, source));
+    c.n_rot = c.head_dim;
+    if (const json* p = member(j, "partial_rotary_factor")) {
+        if (!p->is_number() || !(p->get<double>() > 0) || p->get<double>() > 1) {
+            return bad("partial_rotary_factor must be in (0, 1]");
+        }
+        c.n_rot = static_cast<int64_t>(static_cast<double>(c.head_dim) * p->get<double>());
+        if (c.n_rot <= 0 || c.n_rot % 2 != 0) return bad("partial_rotary_factor gives an odd rotary dimension");
+    }
+    if (c.model_type == "mixtral" || c.hf_arch == "MixtralForCausalLM") {
+        TK_RETURN_IF_ERROR(read_int(j, "num_local_experts", std::nullopt, &c.n_expert, source));
+        TK_RETURN_IF_ERROR(read_int(j, "num_experts_per_tok", std::nullopt, &c.n_expert_used, source));
+        if (c.n_expert <= 0 || c.n_expert > 1024 || c.n_expert_used <= 0 ||
+            c.n_expert_used > c.n_expert) {
+            return bad("num_local_experts " + std::to_string(c.n_expert) +
+                       " / num_experts_per_tok " + std::to_string(c.n_expert_used) +
+                       " are implausible");
+        }
+    }
+    if (c.gguf_arch == "phi3") {
+        TK_RETURN_IF_ERROR(read_int(j, "original_max_position_embeddings", 0, &c.original_context,
+                                    source));
+        if (c.original_context < 0) return bad("original_max_position_embeddings is negative");
+    }
     if (!(c.rms_norm_eps > 0) || !(c.rope_theta > 0)) {
         return bad("rms_norm_eps and rope_theta must be positive");
     }
@@ -135,7 +221,9 @@ Result<HfConfig> parse_hf_config(std::string_view json_text, const std::string& 
         if (const json* t = member(*rs, "type"); type.empty() && t && t->is_string()) {
             type = t->get<std::string>();
         }
-        if (type == "linear") {
+        if ((type == "longrope" || type == "su") && c.gguf_arch == "phi3") {
+            TK_RETURN_IF_ERROR(read_longrope(*rs, c, source));
+        } else if (type == "linear") {
             const json* f = member(*rs, "factor");
             if (f == nullptr || !f->is_number() || !(f->get<double>() > 0)) {
                 return bad("rope_scaling.factor must be a positive number");
@@ -147,6 +235,9 @@ Result<HfConfig> parse_hf_config(std::string_view json_text, const std::string& 
                                   "' is not supported (supported: linear)");
         }
     }
+    // transformers' default: PretrainedConfig ties; Llama/Mistral/Mixtral/Qwen2/Phi3 configs
+    // untie unless told; Gemma and StarCoder2 keep the tie.
+    c.tie_word_embeddings = c.gguf_arch == "gemma" || c.gguf_arch == "starcoder2";
     if (const json* t = member(j, "tie_word_embeddings")) {
         if (!t->is_boolean()) return bad("tie_word_embeddings is not a boolean");
         c.tie_word_embeddings = t->get<bool>();
@@ -172,8 +263,21 @@ void add_hf_config_metadata(const HfConfig& c, GgufBuilder& out) {
     out.set_u32(a + "attention.head_count", static_cast<uint32_t>(c.n_heads));
     out.set_u32(a + "attention.head_count_kv", static_cast<uint32_t>(c.n_kv_heads));
     out.set_f32(a + "rope.freq_base", static_cast<float>(c.rope_theta));
-    out.set_f32(a + "attention.layer_norm_rms_epsilon", static_cast<float>(c.rms_norm_eps));
-    out.set_u32(a + "rope.dimension_count", static_cast<uint32_t>(c.head_dim));
+    out.set_f32(a + (c.gguf_arch == "starcoder2" ? "attention.layer_norm_epsilon"
+                                                 : "attention.layer_norm_rms_epsilon"),
+                static_cast<float>(c.rms_norm_eps));
+    out.set_u32(a + "rope.dimension_count", static_cast<uint32_t>(c.n_rot));
+    if (c.n_expert > 0) {
+        out.set_u32(a + "expert_count", static_cast<uint32_t>(c.n_expert));
+        out.set_u32(a + "expert_used_count", static_cast<uint32_t>(c.n_expert_used));
+    }
+    if (c.original_context > 0) {
+        out.set_u32(a + "rope.scaling.original_context_length",
+                    static_cast<uint32_t>(c.original_context));
+    }
+    if (c.rope_attn_factor) {
+        out.set_f32(a + "rope.scaling.attn_factor", static_cast<float>(*c.rope_attn_factor));
+    }
     if (c.head_dim != c.hidden_size / c.n_heads) {
         out.set_u32(a + "attention.key_length", static_cast<uint32_t>(c.head_dim));
         out.set_u32(a + "attention.value_length", static_cast<uint32_t>(c.head_dim));

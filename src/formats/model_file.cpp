@@ -5,11 +5,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "base/fp16.h"
 #include "base/log.h"
 #include "base/mmap_file.h"
 #include "formats/gguf.h"
@@ -18,6 +20,7 @@
 #include "formats/llama2c.h"
 #include "formats/llamafile.h"
 #include "formats/safetensors.h"
+#include "formats/spm_model.h"
 
 namespace tk::formats {
 namespace {
@@ -64,15 +67,30 @@ uint32_t file_type_of(DType t) {
     }
 }
 
-// HF name -> GGUF name ("" for names this loader does not know). *qk: 1 for q, 2 for k.
-std::string gguf_tensor_name(const std::string& hf, int64_t n_layers, int* qk, bool* skip) {
-    *qk = 0;
-    *skip = false;
-    if (hf == "model.embed_tokens.weight") return "token_embd.weight";
-    if (hf == "model.norm.weight") return "output_norm.weight";
-    if (hf == "lm_head.weight") return "output.weight";
+// What an HF tensor becomes in GGUF.
+struct TensorTarget {
+    std::string name;     // GGUF name; empty: unknown to this loader
+    int qk = 0;           // 1: a Q projection, 2: a K projection (llama rows are un-permuted)
+    bool norm = false;    // an RMSNorm weight (Gemma stores w; GGUF w + 1)
+    bool skip = false;    // dropped on purpose
+    int expert = -1;      // Mixtral: expert index, the tensor is one slice of `name`
+};
+
+// HF name -> GGUF name for `cfg`'s architecture, as llama.cpp's convert_hf_to_gguf maps them.
+TensorTarget gguf_tensor_target(const std::string& hf, const HfConfig& cfg) {
+    TensorTarget t;
+    const std::string& arch = cfg.gguf_arch;
+    if (hf == "model.embed_tokens.weight") return {"token_embd.weight"};
+    if (hf == "model.norm.weight") return {"output_norm.weight", 0, true};
+    if (hf == "model.norm.bias" && arch == "starcoder2") return {"output_norm.bias"};
+    if (hf == "lm_head.weight") {
+        // llama.cpp never reads Gemma's output.weight (always tied); convert skips it too.
+        if (arch == "gemma") t.skip = true;
+        else t.name = "output.weight";
+        return t;
+    }
     const std::string prefix = "model.layers.";
-    if (!hf.starts_with(prefix)) return {};
+    if (!hf.starts_with(prefix)) return t;
     size_t at = prefix.size();
     int64_t layer = 0;
     const size_t digits_start = at;
@@ -80,38 +98,73 @@ std::string gguf_tensor_name(const std::string& hf, int64_t n_layers, int* qk, b
         layer = layer * 10 + (hf[at] - '0');
         ++at;
     }
-    if (at == digits_start || at >= hf.size() || hf[at] != '.' || layer >= n_layers) return {};
+    if (at == digits_start || at >= hf.size() || hf[at] != '.' || layer >= cfg.n_layers) return t;
     const std::string rest = hf.substr(at + 1);
+    const std::string blk = "blk." + std::to_string(layer) + ".";
     if (rest == "self_attn.rotary_emb.inv_freq") {
-        *skip = true;  // a cached RoPE table some checkpoints carry; recomputed at run time
-        return {};
+        t.skip = true;  // a cached RoPE table some checkpoints carry; recomputed at run time
+        return t;
+    }
+    // Mixtral: block_sparse_moe.gate (router) and experts.E.w1/w2/w3 (gate/down/up), stacked.
+    const std::string moe = "block_sparse_moe.";
+    if (cfg.n_expert > 0 && rest.starts_with(moe)) {
+        const std::string m = rest.substr(moe.size());
+        if (m == "gate.weight") return {blk + "ffn_gate_inp.weight"};
+        if (!m.starts_with("experts.")) return t;
+        size_t p = 8;
+        int64_t e = 0;
+        const size_t d0 = p;
+        while (p < m.size() && m[p] >= '0' && m[p] <= '9' && p - d0 < 5) e = e * 10 + (m[p++] - '0');
+        if (p == d0 || e >= cfg.n_expert) return t;
+        const std::string w = m.substr(p);
+        const char* g = w == ".w1.weight"   ? "ffn_gate_exps.weight"
+                        : w == ".w2.weight" ? "ffn_down_exps.weight"
+                        : w == ".w3.weight" ? "ffn_up_exps.weight"
+                                            : nullptr;
+        if (g == nullptr) return t;
+        t.name = blk + g;
+        t.expert = static_cast<int>(e);
+        return t;
     }
     struct Map {
         const char* hf;
         const char* gguf;
         int qk;
+        bool norm;
+        const char* only;  // the one GGUF architecture that has it (nullptr: all)
     };
     static const Map kMap[] = {
-        {"self_attn.q_proj.weight", "attn_q.weight", 1},
-        {"self_attn.k_proj.weight", "attn_k.weight", 2},
-        {"self_attn.v_proj.weight", "attn_v.weight", 0},
-        {"self_attn.o_proj.weight", "attn_output.weight", 0},
-        {"self_attn.q_proj.bias", "attn_q.bias", 1},
-        {"self_attn.k_proj.bias", "attn_k.bias", 2},
-        {"self_attn.v_proj.bias", "attn_v.bias", 0},
-        {"mlp.gate_proj.weight", "ffn_gate.weight", 0},
-        {"mlp.up_proj.weight", "ffn_up.weight", 0},
-        {"mlp.down_proj.weight", "ffn_down.weight", 0},
-        {"input_layernorm.weight", "attn_norm.weight", 0},
-        {"post_attention_layernorm.weight", "ffn_norm.weight", 0},
+        {"self_attn.q_proj.weight", "attn_q.weight", 1, false, nullptr},
+        {"self_attn.k_proj.weight", "attn_k.weight", 2, false, nullptr},
+        {"self_attn.v_proj.weight", "attn_v.weight", 0, false, nullptr},
+        {"self_attn.o_proj.weight", "attn_output.weight", 0, false, nullptr},
+        {"self_attn.q_proj.bias", "attn_q.bias", 1, false, nullptr},
+        {"self_attn.k_proj.bias", "attn_k.bias", 2, false, nullptr},
+        {"self_attn.v_proj.bias", "attn_v.bias", 0, false, nullptr},
+        {"self_attn.o_proj.bias", "attn_output.bias", 0, false, "starcoder2"},
+        {"self_attn.qkv_proj.weight", "attn_qkv.weight", 0, false, "phi3"},
+        {"mlp.gate_proj.weight", "ffn_gate.weight", 0, false, nullptr},
+        {"mlp.up_proj.weight", "ffn_up.weight", 0, false, nullptr},
+        {"mlp.down_proj.weight", "ffn_down.weight", 0, false, nullptr},
+        {"mlp.gate_up_proj.weight", "ffn_up.weight", 0, false, "phi3"},  // gate rows, then up
+        {"mlp.c_fc.weight", "ffn_up.weight", 0, false, "starcoder2"},
+        {"mlp.c_fc.bias", "ffn_up.bias", 0, false, "starcoder2"},
+        {"mlp.c_proj.weight", "ffn_down.weight", 0, false, "starcoder2"},
+        {"mlp.c_proj.bias", "ffn_down.bias", 0, false, "starcoder2"},
+        {"input_layernorm.weight", "attn_norm.weight", 0, true, nullptr},
+        {"post_attention_layernorm.weight", "ffn_norm.weight", 0, true, nullptr},
+        {"input_layernorm.bias", "attn_norm.bias", 0, false, "starcoder2"},
+        {"post_attention_layernorm.bias", "ffn_norm.bias", 0, false, "starcoder2"},
     };
     for (const Map& m : kMap) {
-        if (rest == m.hf) {
-            *qk = m.qk;
-            return "blk." + std::to_string(layer) + "." + m.gguf;
+        if (rest == m.hf && (m.only == nullptr || arch == m.only)) {
+            t.name = blk + m.gguf;
+            t.qk = m.qk;
+            t.norm = m.norm;
+            return t;
         }
     }
-    return {};
+    return t;
 }
 
 // Rows of a Q or K projection from HF's rotate-half order back to GGUF's interleaved pairs,
@@ -233,18 +286,26 @@ Status add_tokenizer_from(const std::string& path, const TokenizerSourceOptions&
                           GgufBuilder& out) {
     std::error_code ec;
     if (!fs::exists(path, ec)) return make_error(ErrorCode::kNotFound, path + ": tokenizer not found");
-    if (fs::is_directory(path, ec) || ends_with(path, ".json")) {
-        HfTokenizerOptions h;
-        h.vocab_size = opts.n_vocab;
-        h.bos_id = opts.bos_id;
-        h.eos_id = opts.eos_id;
-        h.pad_id = opts.pad_id;
+    HfTokenizerOptions h;
+    h.vocab_size = opts.n_vocab;
+    h.bos_id = opts.bos_id;
+    h.eos_id = opts.eos_id;
+    h.pad_id = opts.pad_id;
+    if (fs::is_directory(path, ec)) {
+        // tokenizer.json first (it carries merges and normalizers); a SentencePiece
+        // tokenizer.model alone also does.
+        if (!has_hf_tokenizer(path) && fs::is_regular_file(fs::path(path) / "tokenizer.model", ec)) {
+            return add_spm_tokenizer_files(path, h, out);
+        }
         return add_hf_tokenizer_files(path, h, out);
     }
+    if (ends_with(path, ".json")) return add_hf_tokenizer_files(path, h, out);
     TK_ASSIGN_OR_RETURN(std::unique_ptr<MappedFile> map, MappedFile::open(path));
     uint32_t magic = 0;
     if (map->size() >= 4) std::memcpy(&magic, map->data(), 4);
+    const bool spm = looks_like_spm_model(map->data(), map->size());
     map.reset();
+    if (spm) return add_spm_tokenizer_files(path, h, out);
     if (magic != kGgufMagic) return add_llama2c_tokenizer(path, opts.n_vocab, out);
     TK_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> src, GgufFile::open(path));
     for (const GgufKV& kv : src->metadata()) {
@@ -296,28 +357,35 @@ Result<std::unique_ptr<GgufFile>> open_hf_folder(const std::string& dir_path,
     std::error_code ec;
     if (!opts.tokenizer_path.empty()) {
         TK_RETURN_IF_ERROR(add_tokenizer_from(opts.tokenizer_path, topts, b));
-    } else if (has_hf_tokenizer(dir.string())) {
+    } else if (has_hf_tokenizer(dir.string()) || fs::is_regular_file(dir / "tokenizer.model", ec)) {
         TK_RETURN_IF_ERROR(add_tokenizer_from(dir.string(), topts, b));
     } else {
-        const bool spm = fs::exists(dir / "tokenizer.model", ec);
         return make_error(ErrorCode::kInvalidArgument,
-                          dir.string() + ": no tokenizer.json in the folder" +
-                              (spm ? " (a SentencePiece tokenizer.model alone is not read)" : "") +
-                              "; give one with --tokenizer (a tokenizer.json, a llama2.c "
-                              "tokenizer.bin, or a GGUF with the same vocabulary)");
+                          dir.string() + ": no tokenizer.json or tokenizer.model in the folder; "
+                                         "give one with --tokenizer (a tokenizer.json, a "
+                                         "SentencePiece tokenizer.model, a llama2.c "
+                                         "tokenizer.bin, or a GGUF with the same vocabulary)");
     }
 
     uint64_t total_bytes = 0;
     DType embd_type = DType::kF32;
     bool have_output = false;
+    // Mixtral experts: the slices of each stacked tensor, gathered over all shards.
+    struct ExpertSlice {
+        const uint8_t* data = nullptr;
+        DType type = DType::kF32;
+        std::vector<int64_t> shape;
+        uint64_t nbytes = 0;
+        std::string what;
+    };
+    std::map<std::string, std::vector<ExpertSlice>> experts;
     for (const fs::path& file : files) {
         TK_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> st, SafetensorsFile::open(file.string()));
         total_bytes += st->file_size();
         for (const SafetensorsTensor& t : st->tensors()) {
-            int qk = 0;
-            bool skip = false;
-            const std::string gname = gguf_tensor_name(t.name, cfg.n_layers, &qk, &skip);
-            if (skip) continue;
+            const TensorTarget target = gguf_tensor_target(t.name, cfg);
+            if (target.skip) continue;
+            const std::string& gname = target.name;
             const std::string what = file.string() + ": tensor '" + t.name + "'";
             if (gname.empty()) {
                 return make_error(ErrorCode::kUnsupported,
@@ -328,14 +396,43 @@ Result<std::unique_ptr<GgufFile>> open_hf_folder(const std::string& dir_path,
                                   what + " has dtype " + t.dtype +
                                       " (supported: F32, F16, BF16)");
             }
-            if (t.shape.empty() || t.shape.size() > 4) {
+            if (t.shape.empty() || t.shape.size() > 3) {
                 return make_error(ErrorCode::kCorruptFile,
                                   what + " has rank " + std::to_string(t.shape.size()));
             }
+            if (target.expert >= 0) {
+                if (t.shape.size() != 2) {
+                    return make_error(ErrorCode::kCorruptFile, what + " is not a matrix");
+                }
+                auto& slices = experts[gname];
+                slices.resize(static_cast<size_t>(cfg.n_expert));
+                ExpertSlice& e = slices[static_cast<size_t>(target.expert)];
+                if (e.data != nullptr) return make_error(ErrorCode::kCorruptFile, what + " appears twice");
+                e = {t.data, t.type, t.shape, t.nbytes, what};
+                continue;
+            }
             const size_t elem = static_cast<size_t>(dtype_block_bytes(t.type));
             const void* data = t.data;
-            if (qk != 0 && cfg.permute_qk()) {
-                const int64_t heads = qk == 1 ? cfg.n_heads : cfg.n_kv_heads;
+            DType type = t.type;
+            if (target.norm && cfg.norm_plus_one()) {
+                // Gemma: (1 + w) in float, as GemmaRMSNorm computes it; stored F32.
+                const int64_t n = static_cast<int64_t>(t.nbytes / elem);
+                float* dst = reinterpret_cast<float*>(b.alloc(static_cast<size_t>(n) * 4));
+                for (int64_t i = 0; i < n; ++i) {
+                    uint16_t h = 0;
+                    float v = 0;
+                    if (t.type == DType::kF32) {
+                        std::memcpy(&v, t.data + i * 4, 4);
+                    } else {
+                        std::memcpy(&h, t.data + i * 2, 2);
+                        v = t.type == DType::kF16 ? fp16_to_f32(h) : bf16_to_f32(h);
+                    }
+                    dst[i] = v + 1.0f;
+                }
+                data = dst;
+                type = DType::kF32;
+            } else if (target.qk != 0 && cfg.permute_qk() && t.shape.size() <= 2) {
+                const int64_t heads = target.qk == 1 ? cfg.n_heads : cfg.n_kv_heads;
                 const int64_t rows = t.shape[0];
                 if (rows != heads * cfg.head_dim) {
                     return make_error(ErrorCode::kCorruptFile,
@@ -352,13 +449,49 @@ Result<std::unique_ptr<GgufFile>> open_hf_folder(const std::string& dir_path,
                 std::memcpy(dst, t.data, t.nbytes);
                 data = dst;
             }
+            if (b.has_tensor(gname)) {
+                return make_error(ErrorCode::kCorruptFile,
+                                  what + " maps to '" + gname + "', which another tensor already gave");
+            }
             if (gname == "token_embd.weight") embd_type = t.type;
             if (gname == "output.weight") have_output = true;
-            b.add_tensor(gname, t.type, t.shape, data);
+            b.add_tensor(gname, type, t.shape, data);
         }
         b.hold(st->mapping());
     }
-    if (!have_output && !cfg.tie_word_embeddings) {
+    // Stack each expert matrix into [n_expert, rows, cols] (ffn_{gate,up,down}_exps).
+    for (auto& [gname, slices] : experts) {
+        const ExpertSlice* first = nullptr;
+        for (size_t e = 0; e < slices.size(); ++e) {
+            const ExpertSlice& s = slices[e];
+            if (s.data == nullptr) {
+                return make_error(ErrorCode::kCorruptFile,
+                                  dir.string() + ": expert " + std::to_string(e) + " of '" + gname +
+                                      "' is missing (num_local_experts is " +
+                                      std::to_string(cfg.n_expert) + ")");
+            }
+            if (first == nullptr) first = &s;
+            if (s.type != first->type || s.shape != first->shape) {
+                return make_error(ErrorCode::kCorruptFile,
+                                  s.what + " differs in dtype or shape from " + first->what);
+            }
+        }
+        uint8_t* dst = b.alloc(first->nbytes * slices.size());
+        for (size_t e = 0; e < slices.size(); ++e) {
+            std::memcpy(dst + e * first->nbytes, slices[e].data, first->nbytes);
+        }
+        b.add_tensor(gname, first->type, {cfg.n_expert, first->shape[0], first->shape[1]}, dst);
+    }
+    if (!cfg.rope_long_factors.empty()) {
+        // Phi-3 LongRoPE: the factor lists become tensors, as convert_hf_to_gguf writes them.
+        for (const auto& [name, v] : {std::pair{"rope_factors_long.weight", &cfg.rope_long_factors},
+                                      std::pair{"rope_factors_short.weight", &cfg.rope_short_factors}}) {
+            uint8_t* dst = b.alloc(v->size() * sizeof(float));
+            std::memcpy(dst, v->data(), v->size() * sizeof(float));
+            b.add_tensor(name, DType::kF32, {static_cast<int64_t>(v->size())}, dst);
+        }
+    }
+    if (!have_output && !cfg.tie_word_embeddings && cfg.gguf_arch != "gemma") {
         return make_error(ErrorCode::kCorruptFile,
                           dir.string() + ": lm_head.weight is missing and config.json does not "
                                          "tie it to the embeddings (tie_word_embeddings)");

@@ -5,12 +5,13 @@
 // interleaved-pair RoPE order for llama), so the model loader and tokenizer see one thing.
 // Tensor data points into the original file's mapping wherever the bytes can be used as they
 // are, and into buffers owned by the GgufFile only where a transform is needed (HF q/k
-// permutation, misaligned data).
+// permutation, Gemma's norm + 1, Mixtral's per-expert matrices stacked, misaligned data).
 //
 //   GGUF file                 -> GgufFile::open
 //   llamafile (stub + zip)    -> the stored .gguf entry, parsed in place (llamafile.h)
 //   directory with config.json, or a file in one (config.json, *.safetensors)
-//                             -> Hugging Face SafeTensors checkpoint (llama, mistral, qwen2)
+//                             -> Hugging Face SafeTensors checkpoint (Llama, Mistral, Mixtral,
+//                                Qwen2, Phi-3, Gemma, StarCoder2)
 //   llama2.c .bin             -> llama2.c checkpoint (llama2c.h); needs a tokenizer
 #include <cstdint>
 #include <memory>
@@ -44,7 +45,8 @@ Result<std::unique_ptr<GgufFile>> open_model(const std::string& path,
 
 // A Hugging Face folder (config.json + model.safetensors or model-0000x-of-0000y.safetensors
 // with model.safetensors.index.json). Tokenizer: opts.tokenizer_path if given, else the
-// folder's tokenizer.json, else kInvalidArgument asking for --tokenizer.
+// folder's tokenizer.json, else its tokenizer.model, else kInvalidArgument asking for
+// --tokenizer.
 Result<std::unique_ptr<GgufFile>> open_hf_folder(const std::string& dir,
                                                  const OpenModelOptions& opts = {});
 
@@ -54,7 +56,8 @@ struct TokenizerSourceOptions {
 };
 
 // Adds tokenizer.* keys from `path`: a GGUF (copied), an HF tokenizer.json or a folder holding
-// one, or a llama2.c tokenizer.bin (which must hold n_vocab tokens when n_vocab > 0).
+// one (else its SentencePiece tokenizer.model), a SentencePiece tokenizer.model file, or a
+// llama2.c tokenizer.bin (which must hold n_vocab tokens when n_vocab > 0).
 Status add_tokenizer_from(const std::string& path, const TokenizerSourceOptions& opts,
                           GgufBuilder& out);
 

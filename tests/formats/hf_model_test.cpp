@@ -146,7 +146,8 @@ TEST(HfConfig, ParsesAndRefuses) {
         EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
     };
     expect(R"({"architectures":["GPT2LMHeadModel"]})", ErrorCode::kUnsupported,
-           "supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM");
+           "supported: LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM, "
+           "Qwen2ForCausalLM, Phi3ForCausalLM, GemmaForCausalLM, Starcoder2ForCausalLM");
     expect(R"({"model_type":"llama"})", ErrorCode::kCorruptFile, "'hidden_size'");
     expect("[1]", ErrorCode::kCorruptFile, "not a JSON object");
     expect(R"({"model_type":"llama","hidden_size":"big"})", ErrorCode::kCorruptFile, "not an integer");
