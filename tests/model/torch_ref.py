@@ -9,20 +9,27 @@ Mixtral-style routing), runs it in float64 over the given tokens and writes all 
 float32 [n_tokens, n_vocab] little-endian.
 
 Usage: torch_ref.py MODEL.gguf OUT.bin --tokens 1,2,3 [--n-ctx N]
+       torch_ref.py MODEL.gguf --write-hf DIR [--shards N]   (the same model as an HF folder)
 --n-ctx picks Phi-3's LongRoPE long factors when N exceeds the original context (as
 llama.cpp fixes the choice per context); transformers decides the same way from the sequence
 length, which in these tests is always the shorter one.
 """
 import argparse
+import json
 import math
+import os
 import struct
 import sys
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-DT = torch.float64
+if __name__ == "__main__" and "--write-hf" in sys.argv[1:]:
+    torch = F = DT = None  # writing a folder needs numpy only; torch takes seconds to import
+else:
+    import torch
+    import torch.nn.functional as F
+
+    DT = torch.float64
 
 # GGUF metadata value types.
 U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
@@ -274,14 +281,162 @@ def forward(g, tokens, n_ctx):
     return linear(x, out_w)
 
 
+def _st_write(path, tensors):
+    """Writes {name: float32 ndarray} as a SafeTensors file (8-byte header size, JSON, data)."""
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        data = np.ascontiguousarray(tensors[name], dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    header["__metadata__"] = {"format": "pt"}
+    text = json.dumps(header).encode()
+    text += b" " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+def write_hf(g, out_dir, shards):
+    """The GGUF model as a Hugging Face folder (config.json + safetensors), with the names,
+    layouts and config fields transformers uses: llama/mixtral q/k rows back in rotate-half
+    order, Mixtral experts split into experts.E.w1/w2/w3, Phi-3 LongRoPE factors in
+    rope_scaling, Gemma norms without the +1, StarCoder2 c_fc/c_proj and LayerNorm biases."""
+    m = g.meta
+    arch = m["general.architecture"]
+    a = arch + "."
+    E = m[a + "embedding_length"]
+    n_layer = m[a + "block_count"]
+    n_head = m[a + "attention.head_count"]
+    n_kv = m.get(a + "attention.head_count_kv", n_head)
+    D = m.get(a + "attention.key_length", E // n_head)
+    n_expert = m.get(a + "expert_count", 0)
+    V = g.tensors["token_embd.weight"].shape[0]
+    T = {}
+
+    def put(name, gguf_name, fn=None):
+        w = np.array(g.tensors[gguf_name], dtype=np.float64)
+        T[name] = (fn(w) if fn else w).astype(np.float32)
+
+    norm_fn = (lambda w: w - 1.0) if arch == "gemma" else None
+    put("model.embed_tokens.weight", "token_embd.weight")
+    put("model.norm.weight", "output_norm.weight", norm_fn)
+    if arch == "starcoder2":
+        put("model.norm.bias", "output_norm.bias")
+    if g.has("output.weight") and arch != "gemma":
+        put("lm_head.weight", "output.weight")
+    def unperm(n):
+        if arch != "llama":
+            return None
+        # As unpermute() above, in numpy.
+        return lambda w: w.reshape(n, w.shape[0] // n // 2, 2, *w.shape[1:]).swapaxes(1, 2) \
+            .reshape(w.shape)
+    for il in range(n_layer):
+        p, h = "blk.%d." % il, "model.layers.%d." % il
+        put(h + "input_layernorm.weight", p + "attn_norm.weight", norm_fn)
+        put(h + "post_attention_layernorm.weight", p + "ffn_norm.weight", norm_fn)
+        if arch == "phi3":
+            put(h + "self_attn.qkv_proj.weight", p + "attn_qkv.weight")
+        else:
+            put(h + "self_attn.q_proj.weight", p + "attn_q.weight", unperm(n_head))
+            put(h + "self_attn.k_proj.weight", p + "attn_k.weight", unperm(n_kv))
+            put(h + "self_attn.v_proj.weight", p + "attn_v.weight")
+        put(h + "self_attn.o_proj.weight", p + "attn_output.weight")
+        for x in ("q", "k", "v"):
+            if g.has(p + "attn_%s.bias" % x):
+                put(h + "self_attn.%s_proj.bias" % x, p + "attn_%s.bias" % x)
+        if arch == "starcoder2":
+            put(h + "self_attn.o_proj.bias", p + "attn_output.bias")
+            put(h + "input_layernorm.bias", p + "attn_norm.bias")
+            put(h + "post_attention_layernorm.bias", p + "ffn_norm.bias")
+            put(h + "mlp.c_fc.weight", p + "ffn_up.weight")
+            put(h + "mlp.c_fc.bias", p + "ffn_up.bias")
+            put(h + "mlp.c_proj.weight", p + "ffn_down.weight")
+            put(h + "mlp.c_proj.bias", p + "ffn_down.bias")
+        elif arch == "phi3":
+            put(h + "mlp.gate_up_proj.weight", p + "ffn_up.weight")
+            put(h + "mlp.down_proj.weight", p + "ffn_down.weight")
+        elif n_expert > 0:
+            put(h + "block_sparse_moe.gate.weight", p + "ffn_gate_inp.weight")
+            for gg, w in (("ffn_gate_exps", "w1"), ("ffn_down_exps", "w2"), ("ffn_up_exps", "w3")):
+                stacked = np.array(g.tensors[p + gg + ".weight"], dtype=np.float32)
+                for e in range(n_expert):
+                    T[h + "block_sparse_moe.experts.%d.%s.weight" % (e, w)] = stacked[e]
+        else:
+            put(h + "mlp.gate_proj.weight", p + "ffn_gate.weight")
+            put(h + "mlp.up_proj.weight", p + "ffn_up.weight")
+            put(h + "mlp.down_proj.weight", p + "ffn_down.weight")
+
+    hf_arch = {"llama": "MixtralForCausalLM" if n_expert else "LlamaForCausalLM",
+               "qwen2": "Qwen2ForCausalLM", "phi3": "Phi3ForCausalLM",
+               "gemma": "GemmaForCausalLM", "starcoder2": "Starcoder2ForCausalLM"}[arch]
+    model_type = {"MixtralForCausalLM": "mixtral", "LlamaForCausalLM": "llama"}.get(
+        hf_arch, arch)
+    cfg = {
+        "architectures": [hf_arch], "model_type": model_type, "hidden_size": E,
+        "intermediate_size": m[a + "feed_forward_length"], "num_hidden_layers": n_layer,
+        "num_attention_heads": n_head, "num_key_value_heads": n_kv, "vocab_size": V,
+        "max_position_embeddings": m[a + "context_length"],
+        "rope_theta": m.get(a + "rope.freq_base", 10000.0),
+        "tie_word_embeddings": not g.has("output.weight") or arch == "gemma",
+        "torch_dtype": "float32", "bos_token_id": 1, "eos_token_id": 2,
+    }
+    if arch == "starcoder2":
+        cfg["norm_epsilon"] = m[a + "attention.layer_norm_epsilon"]
+        cfg["use_bias"] = True
+        cfg["hidden_act"] = "gelu_pytorch_tanh"
+    else:
+        cfg["rms_norm_eps"] = m[a + "attention.layer_norm_rms_epsilon"]
+    if arch == "gemma":
+        cfg["head_dim"] = D
+        cfg["hidden_activation"] = "gelu_pytorch_tanh"
+    if n_expert:
+        cfg["num_local_experts"] = n_expert
+        cfg["num_experts_per_tok"] = m[a + "expert_used_count"]
+    if arch == "phi3":
+        cfg["original_max_position_embeddings"] = m[a + "rope.scaling.original_context_length"]
+    if arch == "phi3" and g.has("rope_factors_long.weight"):
+        cfg["rope_scaling"] = {
+            "type": "longrope",
+            "long_factor": [float(x) for x in g.tensors["rope_factors_long.weight"]],
+            "short_factor": [float(x) for x in g.tensors["rope_factors_short.weight"]]}
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    names = sorted(T)
+    if shards <= 1:
+        _st_write(os.path.join(out_dir, "model.safetensors"), T)
+        return
+    weight_map = {}
+    per = (len(names) + shards - 1) // shards
+    for i in range(shards):
+        fname = "model-%05d-of-%05d.safetensors" % (i + 1, shards)
+        part = {n: T[n] for n in names[i * per:(i + 1) * per]}
+        _st_write(os.path.join(out_dir, fname), part)
+        weight_map.update({n: fname for n in part})
+    with open(os.path.join(out_dir, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {}, "weight_map": weight_map}, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
-    ap.add_argument("out")
-    ap.add_argument("--tokens", required=True)
+    ap.add_argument("out", nargs="?")
+    ap.add_argument("--tokens")
     ap.add_argument("--n-ctx", type=int, default=0)
+    ap.add_argument("--write-hf", metavar="DIR",
+                    help="write the model as a Hugging Face folder instead of running it")
+    ap.add_argument("--shards", type=int, default=1)
     args = ap.parse_args()
     g = Gguf(args.model)
+    if args.write_hf:
+        write_hf(g, args.write_hf, args.shards)
+        return 0
+    if not args.out or not args.tokens:
+        ap.error("OUT and --tokens are needed to run the model")
     tokens = [int(t) for t in args.tokens.split(",")]
     with torch.no_grad():
         logits = forward(g, tokens, args.n_ctx)
