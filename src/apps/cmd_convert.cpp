@@ -13,6 +13,7 @@
 #include "base/thread_pool.h"
 #include "base/timer.h"
 #include "formats/gguf.h"
+#include "formats/hub.h"
 #include "formats/model_file.h"
 #include "kernels/kernel_table.h"
 #include "kernels/quantize.h"
@@ -105,7 +106,15 @@ int run(const ConvertArgs& a) {
     }
     formats::OpenModelOptions oo;
     oo.tokenizer_path = a.tokenizer;
-    auto opened = formats::open_model(a.input, oo);
+    std::string input = a.input;
+    if (formats::is_hub_uri(input)) {
+        auto f = formats::parse_hub_uri(input);
+        if (!f.is_ok()) return report_error(f.status());
+        auto local = formats::hub_download(*f);
+        if (!local.is_ok()) return report_error(local.status());
+        input = *local;
+    }
+    auto opened = formats::open_model(input, oo);
     if (!opened.is_ok()) return report_error(opened.status());
     const formats::GgufFile& in = **opened;
     if (in.find("tokenizer.ggml.tokens") == nullptr) {
@@ -184,7 +193,7 @@ void add_convert_command(CLI::App& app, int& exit_code) {
         "convert", "Convert a model (GGUF, llamafile, Hugging Face folder, llama2.c) to GGUF");
     cmd->add_option("input", args->input,
                     "Model: GGUF, llamafile, Hugging Face folder (config.json + *.safetensors) "
-                    "or llama2.c .bin")
+                    "or llama2.c .bin; or hf://OWNER/REPO/FILE (downloaded into the cache)")
         ->required();
     cmd->add_option("output", args->output, "Output GGUF file")->required();
     cmd->add_option("--type", args->type,
