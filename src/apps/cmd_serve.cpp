@@ -8,6 +8,7 @@
 
 #include "apps/cli.h"
 #include "apps/model_options.h"
+#include "apps/spec_options.h"
 #include "base/log.h"
 #include "engine/engine.h"
 #include "engine/runner.h"
@@ -20,6 +21,7 @@ namespace {
 
 struct ServeArgs {
     ModelOptions model;
+    SpecOptions spec;
     std::string host = "127.0.0.1";
     int port = 8080;
     std::string alias;
@@ -104,6 +106,12 @@ int run(const ServeArgs& a) {
         return report_error(model.status());
     }
     const model::Model& m = **model;
+    auto draft = a.spec.load_draft(m, a.model.n_threads);
+    if (!draft.is_ok()) {
+        srv.shutdown(std::chrono::milliseconds(0));
+        io.join();
+        return report_error(draft.status());
+    }
     const int64_t bs = 16;
     int64_t n_ctx = a.model.n_ctx > 0 ? a.model.n_ctx : m.hparams().n_ctx_train;
     n_ctx = std::min<int64_t>(n_ctx, m.hparams().n_ctx_train);
@@ -117,8 +125,10 @@ int run(const ServeArgs& a) {
     ec.max_seqs = a.max_seqs;
     ec.max_batch_tokens = a.max_batch_tokens;
     ec.n_ctx = n_ctx;
-    engine::Engine engine(std::make_unique<engine::ModelRunner>(m, n_blocks, bs, a.model.kv()),
-                          &m.tokenizer(), ec);
+    a.spec.apply(ec);
+    engine::Engine engine(
+        std::make_unique<engine::ModelRunner>(m, n_blocks, bs, a.model.kv(), draft->get()),
+        &m.tokenizer(), ec);
 
     std::string tmpl(m.gguf().get_string("tokenizer.chat_template").value_or(""));
     if (!a.chat_template_file.empty()) {
@@ -151,6 +161,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<ServeArgs>();
     CLI::App* cmd = app.add_subcommand("serve", "OpenAI-compatible HTTP server");
     args->model.add_to(*cmd);
+    args->spec.add_to(*cmd);
     cmd->add_option("--host", args->host, "Address to bind (default 127.0.0.1)");
     cmd->add_option("--port", args->port, "Port (0: any free port; default 8080)")
         ->check(CLI::Range(0, 65535));
