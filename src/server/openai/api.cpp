@@ -92,6 +92,17 @@ std::string render_metrics(OpenAiApi::State& st) {
            static_cast<double>(st.metrics.generated_tokens));
     metric(o, "tokamak_engine_preemptions_total", "counter",
            "Sequences preempted for lack of KV blocks.", static_cast<double>(es.preemptions));
+    metric(o, "tokamak_spec_draft_tokens_total", "counter",
+           "Speculative decoding: draft tokens verified by the model.",
+           static_cast<double>(es.spec_drafted));
+    metric(o, "tokamak_spec_accepted_tokens_total", "counter",
+           "Speculative decoding: draft tokens the model accepted.",
+           static_cast<double>(es.spec_accepted));
+    metric(o, "tokamak_spec_acceptance_rate", "gauge",
+           "Speculative decoding: accepted / drafted tokens since start (0 when off).",
+           es.spec_drafted > 0 ? static_cast<double>(es.spec_accepted) /
+                                     static_cast<double>(es.spec_drafted)
+                               : 0.0);
     render_histogram(o, "tokamak_time_to_first_token_seconds",
                      "Time from request to its first generated token.", st.metrics.ttft);
     render_histogram(o, "tokamak_inter_token_latency_seconds",
