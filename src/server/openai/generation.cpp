@@ -7,6 +7,8 @@
 
 #include "server/openai/api_internal.h"
 #include "server/openai/stop_matcher.h"
+#include "server/openai/structured.h"
+#include "server/openai/tool_calls.h"
 
 namespace tk::server::openai {
 namespace {
@@ -36,6 +38,7 @@ struct Choice {
     std::vector<TokenLp> lps;  // streaming: since the last chunk
     Clock::time_point last_token;
     std::string echo;  // completions with echo: the prompt text, sent first
+    std::optional<ToolCallParser> tools;  // chat with tools: output parsed for calls
 };
 
 class Job : public std::enable_shared_from_this<Job> {
@@ -61,7 +64,8 @@ private:
     json logprobs_json(const std::vector<TokenLp>& lps) const;
     void handle(Choice& c, engine::Event& e);
     void release(Choice& c);
-    void send_delta(Choice& c, const std::string& delta, bool first);
+    void send_delta(Choice& c, const std::string& delta, bool first,
+                    const std::vector<ToolCallDelta>* calls = nullptr);
     void complete();
     void detach();
     void log_line(int status);
@@ -125,6 +129,11 @@ std::optional<ApiError> Job::start(std::vector<std::vector<int32_t>> prompts,
             c.stop = StopMatcher(stops);
             c.prompt_tokens = static_cast<int64_t>(prompts[p].size());
             if (req_.echo && !req_.chat) c.echo = st_->tok->detokenize(prompts[p], false, false);
+            if (req_.structured.tools_active()) {
+                c.tools.emplace(detect_tool_format(*st_->tok, st_->tmpl ? st_->tmpl->source() : ""),
+                                "call_" + id_.substr(id_.find('-') + 1) + "_" +
+                                    std::to_string(c.index) + "_");
+            }
             ++st_->active;
             ch_.push_back(std::move(c));
         }
@@ -191,12 +200,15 @@ json Job::logprobs_json(const std::vector<TokenLp>& lps) const {
             {"text_offset", offsets}};
 }
 
-void Job::send_delta(Choice& c, const std::string& delta, bool first) {
+void Job::send_delta(Choice& c, const std::string& delta, bool first,
+                     const std::vector<ToolCallDelta>* calls) {
     json choice = {{"index", c.index}, {"finish_reason", nullptr}};
     if (req_.chat) {
         json d = json::object();
         if (first) d["role"] = "assistant";
         if (!delta.empty() || first) d["content"] = delta;
+        if (calls != nullptr && !calls->empty())
+            d["tool_calls"] = json::parse(tool_call_deltas_json(*calls));
         choice["delta"] = d;
     } else {
         if (delta.empty() && c.lps.empty()) return;
@@ -232,7 +244,13 @@ void Job::handle(Choice& c, engine::Event& e) {
             c.lps.push_back(std::move(t));
         }
     }
-    delta = c.stop.push(e.text, &hit);
+    std::string piece = e.text;
+    // Tool-call markers that are control tokens detokenize to nothing: the parser needs them.
+    if (c.tools && e.token >= 0 && st_->tok->is_control(e.token)) {
+        const std::string_view t = st_->tok->token_text(e.token);
+        if (t == "[TOOL_CALLS]" || t == "<|python_tag|>") piece = std::string(t) + piece;
+    }
+    delta = c.stop.push(piece, &hit);
     if (hit) {
         c.finish = "stop";
         c.done = true;
@@ -258,8 +276,15 @@ void Job::handle(Choice& c, engine::Event& e) {
         }
         release(c);
     }
+    std::vector<ToolCallDelta> calls;
+    if (c.tools) {
+        delta = c.tools->push(delta, &calls);
+        if (c.done) delta += c.tools->finish(&calls);
+        if (c.done && c.finish == "stop" && !c.tools->calls().empty()) c.finish = "tool_calls";
+    }
     if (req_.stream) {
-        if (!delta.empty() || !c.lps.empty()) send_delta(c, delta, false);
+        if (!delta.empty() || !c.lps.empty() || !calls.empty())
+            send_delta(c, delta, false, &calls);
         if (c.done) {
             json choice = {{"index", c.index}, {"logprobs", nullptr}, {"finish_reason", c.finish}};
             if (req_.chat)
@@ -375,8 +400,13 @@ void Job::complete() {
     json choices = json::array();
     for (const Choice& c : ch_) {
         json choice = {{"index", c.index}, {"finish_reason", c.finish}};
-        if (req_.chat)
+        if (req_.chat) {
             choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+            if (c.tools && !c.tools->calls().empty()) {
+                choice["message"]["tool_calls"] = json::parse(tool_calls_json(c.tools->calls()));
+                if (c.text.empty()) choice["message"]["content"] = nullptr;
+            }
+        }
         else
             choice["text"] = c.echo + c.text;
         choice["logprobs"] = req_.logprobs ? logprobs_json(c.lps) : json(nullptr);
@@ -476,15 +506,17 @@ void handle_completion(const std::shared_ptr<OpenAiApi::State>& st, bool chat,
     if (chat) {
         std::string text;
         if (st->tmpl) {
-            json msgs = json::array();
-            for (const ChatMessage& m : req.messages)
-                msgs.push_back({{"role", m.role}, {"content", m.content}});
-            auto v = tokenizer::Value::from_json(dump(msgs));
+            auto v = tokenizer::Value::from_json(template_messages_json(req.messages, req.structured));
             if (!v.is_ok())
                 return refuse(
                     {400, v.status().message(), "invalid_request_error", "messages", ""});
             const int32_t bos = tok.bos(), eos = tok.eos();
-            auto ctx = tokenizer::chat_context(*v, tokenizer::Value(), true,
+            tokenizer::Value tools;
+            if (req.structured.tools_active()) {
+                auto t = tokenizer::Value::from_json(req.structured.tools_json);
+                if (t.is_ok()) tools = std::move(*t);
+            }
+            auto ctx = tokenizer::chat_context(*v, std::move(tools), true,
                                                bos >= 0 ? std::string(tok.token_text(bos)) : "",
                                                eos >= 0 ? std::string(tok.token_text(eos)) : "");
             auto r = st->tmpl->render(ctx);
@@ -493,7 +525,14 @@ void handle_completion(const std::shared_ptr<OpenAiApi::State>& st, bool chat,
                     {400, r.status().message(), "invalid_request_error", "messages", ""});
             text = *r;
         } else {
-            text = fallback_chat(req.messages);
+            std::vector<ChatMessage> msgs = req.messages;
+            if (const std::string tp = fallback_tools_prompt(req.structured); !tp.empty()) {
+                if (!msgs.empty() && msgs[0].role == "system")
+                    msgs[0].content += "\n\n" + tp;
+                else
+                    msgs.insert(msgs.begin(), ChatMessage{"system", tp});
+            }
+            text = fallback_chat(msgs);
             stops.push_back("<|im_end|>");
         }
         // A template that writes BOS itself must not get a second one.
@@ -532,6 +571,21 @@ void handle_completion(const std::shared_ptr<OpenAiApi::State>& st, bool chat,
                        "invalid_request_error", chat ? "messages" : "prompt",
                        "context_length_exceeded"};
             return refuse(e);
+        }
+    }
+    // response_format / forced tool calls: one grammar for every choice of the request.
+    {
+        auto gbnf = request_gbnf(
+            req.structured, detect_tool_format(tok, st->tmpl ? st->tmpl->source() : ""));
+        if (!gbnf.is_ok())
+            return refuse({400, gbnf.status().message(), "invalid_request_error",
+                           req.structured.tools_active() ? "tools" : "response_format", ""});
+        if (!gbnf->empty()) {
+            auto g = sampling::Grammar::compile(*gbnf, grammar_vocab(tok));
+            if (!g.is_ok())
+                return refuse({400, g.status().message(), "invalid_request_error",
+                               "response_format", ""});
+            req.sampling.grammar = *g;
         }
     }
     const int64_t needed = static_cast<int64_t>(prompts.size()) * req.n;

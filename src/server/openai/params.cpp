@@ -299,6 +299,7 @@ std::optional<ApiError> parse_request(std::string_view body, bool chat, ApiReque
     f.boolean("ignore_eos", out.ignore_eos);
     f.string("user", out.user);
     if (f.err) return f.err;
+    if (auto e = parse_structured(body, chat, out.structured)) return bad(e->param, e->message);
     return std::nullopt;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "sampling/sampler.h"
+#include "server/openai/structured.h"
 
 namespace tk::server::openai {
 
@@ -49,6 +50,7 @@ struct ApiRequest {
     bool ignore_eos = false;  // extension (llama.cpp's server has it): only max_tokens ends
     bool echo = false;        // completions: prepend the prompt text
     std::string user;
+    StructuredRequest structured;  // response_format, tools, tool_choice (structured.h)
 };
 
 // OpenAI's defaults: temperature 1, top_p 1, no top-k/min-p, no penalties.
