@@ -144,9 +144,17 @@ int64_t lookup_draft(std::span<const int32_t> context, int ngram, int64_t max_to
         // one token follows the match inside the context.
         for (int64_t i = L - n - 1; i >= 0; --i) {
             if (!std::equal(tail, tail + n, context.data() + i)) continue;
-            const int64_t from = i + n, to = std::min(L, from + max_tokens);
-            out.insert(out.end(), context.begin() + from, context.begin() + to);
-            return to - from;
+            // Copy what followed the match, running on into the tokens being drafted (as an LZ77
+            // copy may overlap itself): a repeating stretch of period p = L - from keeps
+            // repeating, so a recent match still yields a full draft.
+            const int64_t from = i + n;
+            const size_t base = out.size();
+            for (int64_t k = 0; k < max_tokens; ++k) {
+                const int64_t idx = from + k;
+                out.push_back(idx < L ? context[static_cast<size_t>(idx)]
+                                      : out[base + static_cast<size_t>(idx - L)]);
+            }
+            return max_tokens;
         }
     }
     return 0;

@@ -34,8 +34,9 @@ int32_t accept_or_resample(std::span<const float> p, std::span<const float> q, i
                            std::mt19937_64& rng, bool& accepted);
 
 // Prompt lookup (n-gram) drafting: finds the latest earlier occurrence of the last n tokens of
-// `context` (n from `ngram` down to 1) and appends to `out` up to `max_tokens` tokens that
-// followed it. Returns how many were appended (0: no match).
+// `context` (n from `ngram` down to 1) and appends to `out` the max_tokens tokens that followed
+// it, continuing periodically past the context's end. Returns how many were appended (0: no
+// match).
 int64_t lookup_draft(std::span<const int32_t> context, int ngram, int64_t max_tokens,
                      std::vector<int32_t>& out);
 

@@ -110,13 +110,19 @@ TEST(LookupDraft, CopiesWhatFollowedTheLatestMatch) {
     EXPECT_EQ(out, (std::vector<int32_t>{9, 4, 5}));
     out.clear();
     // A 3-gram "8 5 6"? no; "2 5 6"? no -> falls back to the 2-gram.
-    EXPECT_EQ(lookup_draft(ctx, 3, 10, out), 4);  // 9 4 5 6: up to the context's end
+    // The copy runs on periodically past the context's end: 9 4 5 6 | 9 4 5 6 | 9 4.
+    EXPECT_EQ(lookup_draft(ctx, 3, 10, out), 10);
+    EXPECT_EQ(out, (std::vector<int32_t>{9, 4, 5, 6, 9, 4, 5, 6, 9, 4}));
     out.clear();
     const std::vector<int32_t> a = {1, 2, 3}, b = {7}, c = {7, 7};
     EXPECT_EQ(lookup_draft(a, 2, 4, out), 0);
     EXPECT_EQ(lookup_draft(b, 2, 4, out), 0);
-    EXPECT_EQ(lookup_draft(c, 2, 4, out), 1);  // "7" followed by 7
-    EXPECT_EQ(out, std::vector<int32_t>{7});
+    EXPECT_EQ(lookup_draft(c, 2, 4, out), 4);  // "7" followed by 7, and so on
+    EXPECT_EQ(out, (std::vector<int32_t>{7, 7, 7, 7}));
+    out.clear();
+    const std::vector<int32_t> d = {3, 1, 2, 1, 2};  // period 2 from the latest "2"
+    EXPECT_EQ(lookup_draft(d, 1, 5, out), 5);
+    EXPECT_EQ(out, (std::vector<int32_t>{1, 2, 1, 2, 1}));
 }
 
 struct SpecCase {
