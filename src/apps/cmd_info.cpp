@@ -5,6 +5,7 @@
 #include "apps/cli.h"
 #include "apps/model_options.h"
 #include "formats/gguf.h"
+#include "formats/hub.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tk::apps {
@@ -33,9 +34,19 @@ int run(const InfoArgs& a) {
     const model::Model& m = **loaded;
     const model::HParams& hp = m.hparams();
     const formats::GgufFile& f = m.gguf();
-    std::printf("file:            %s (%s, GGUF v%u, %zu tensors, %zu metadata keys)\n", m.path().c_str(),
-                human_bytes(static_cast<double>(f.file_size())).c_str(), f.version(), f.tensors().size(),
-                f.metadata().size());
+    // Non-GGUF sources (SafeTensors folder, llama2.c, llamafile) say what they were read as.
+    const std::string format = f.format() == "GGUF" || f.format().empty()
+                                   ? "GGUF v" + std::to_string(f.version())
+                                   : f.format() + ", read as GGUF";
+    std::printf("file:            %s (%s, %s, %zu tensors, %zu metadata keys)\n", m.path().c_str(),
+                human_bytes(static_cast<double>(f.file_size())).c_str(), format.c_str(),
+                f.tensors().size(), f.metadata().size());
+    if (!a.model.hf_repo.empty() || formats::is_hub_uri(a.model.model_path)) {
+        std::printf("downloaded from: %s\n", a.model.hf_repo.empty()
+                                                   ? a.model.model_path.c_str()
+                                                   : ("hf://" + a.model.hf_repo + "@" + a.model.hf_revision +
+                                                      "/" + a.model.hf_file).c_str());
+    }
     std::printf("name:            %s\n", hp.name.c_str());
     std::printf("architecture:    %s%s\n", hp.arch.c_str(),
                 hp.n_expert > 0 ? " (mixture of experts)" : "");

@@ -2,9 +2,13 @@
 // logits with stories260K.gguf, and quantized output against llama.cpp's own encodings.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "formats/gguf.h"
 #include "formats/test_zip.h"
@@ -186,6 +190,67 @@ TEST_F(Convert, Errors) {
     EXPECT_NE(convert(dir_.file("missing.bin"), dir_.file("x.gguf"), "", &text), 0);
     EXPECT_NE(text.find("missing.bin"), std::string::npos) << text;
     EXPECT_FALSE(std::filesystem::exists(dir_.file("x.gguf")));
+}
+
+// `-m hf://...` / --hf-repo: the CLI downloads from a local stand-in for the hub
+// (tests/formats/hub_server.py), runs the model, and later works from the cache alone.
+TEST(HubCli, DownloadRunThenOffline) {
+    if (run_command("/usr/bin/python3 -c 'import http.server' 2>/dev/null") != 0) {
+        GTEST_SKIP() << "needs /usr/bin/python3";
+    }
+    testing::TempDir dir;
+    const std::string root = dir.file("root");
+    std::filesystem::create_directories(root + "/acme/stories/main");
+    std::filesystem::create_symlink(shared_path("models/gguf/stories260K.gguf"),
+                                    root + "/acme/stories/main/stories260K.gguf");
+    const std::string server = (std::filesystem::path(__FILE__).parent_path().parent_path() /
+                                "formats" / "hub_server.py")
+                                   .string();
+    FILE* pipe = popen(("/usr/bin/python3 " + quote(server) + " " + quote(root) + " --log " +
+                        quote(dir.file("log")))
+                           .c_str(),
+                       "r");
+    ASSERT_NE(pipe, nullptr);
+    char line[64] = {0};
+    ASSERT_NE(std::fgets(line, sizeof(line), pipe), nullptr);
+    int port = 0, pid = 0;
+    ASSERT_EQ(std::sscanf(line, "%d %d", &port, &pid), 2);
+    const std::string env = "NO_PROXY=127.0.0.1 HF_ENDPOINT=http://127.0.0.1:" +
+                            std::to_string(port) + " TOKAMAK_CACHE=" + quote(dir.file("cache")) +
+                            " ";
+    std::string out;
+    const int rc = run_command(env + tokamak_binary() +
+                                   " run -m hf://acme/stories/stories260K.gguf -p 'Once upon a "
+                                   "time' -n 12 --temp 0 2>&1",
+                               &out);
+    kill(pid, SIGTERM);
+    pclose(pipe);
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find(", there was a little girl named Lily"), std::string::npos) << out;
+    EXPECT_TRUE(std::filesystem::exists(dir.file("cache") +
+                                        "/hub/acme--stories/main/stories260K.gguf"));
+    // The hub is gone: --offline (and the unreachable-hub fallback) use the cache.
+    ASSERT_EQ(run_command(env + tokamak_binary() +
+                              " info --hf-repo acme/stories --hf-file stories260K.gguf --offline "
+                              "2>&1",
+                          &out),
+              0)
+        << out;
+    EXPECT_NE(out.find("downloaded from: hf://acme/stories@main/stories260K.gguf"),
+              std::string::npos)
+        << out;
+    EXPECT_EQ(run_command(env + tokamak_binary() +
+                              " run -m hf://acme/stories/stories260K.gguf -p hi -n 2 2>&1",
+                          &out),
+              0)
+        << out;
+    EXPECT_NE(out.find("using the cached copy"), std::string::npos) << out;
+    // Not cached and offline: a clear error, non-zero exit.
+    EXPECT_NE(run_command(env + tokamak_binary() +
+                              " run -m hf://acme/stories/other.gguf --offline -p hi 2>&1",
+                          &out),
+              0);
+    EXPECT_NE(out.find("not in the cache"), std::string::npos) << out;
 }
 
 }  // namespace
