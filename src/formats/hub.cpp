@@ -3,6 +3,9 @@
 #include "formats/hub.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -520,6 +523,24 @@ Result<std::string> hub_download(const HubFile& f, const HubOptions& o) {
     fs::create_directories(cp.file.parent_path(), ec);
     fs::create_directories(cp.part.parent_path(), ec);
     if (ec) return make_error(ErrorCode::kIo, cp.part.parent_path().string() + ": " + ec.message());
+    // One download per file at a time: a second process waits here, then finds it cached.
+    const std::string lock_path = cp.part.string() + ".lock";
+    const int lock_fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (lock_fd < 0) return make_error(ErrorCode::kIo, lock_path + ": cannot create lock file");
+    std::unique_ptr<int, void (*)(int*)> unlock(new int(lock_fd), [](int* fd) {
+        ::flock(*fd, LOCK_UN);
+        ::close(*fd);
+        delete fd;
+    });
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        log_info("waiting for another download of " + f.repo + "/" + f.file);
+        if (::flock(lock_fd, LOCK_EX) != 0) return make_error(ErrorCode::kIo, lock_path + ": flock failed");
+        const std::optional<FileMeta> now = read_meta(cp.meta);
+        if (now && now->etag == want.etag && fs::is_regular_file(cp.file, ec) &&
+            (want.size < 0 || file_size_or(cp.file, -1) == want.size)) {
+            return cp.file.string();
+        }
+    }
     // A partial file of another version (or of unknown version) cannot be resumed.
     const std::optional<FileMeta> part_meta = read_meta(cp.part_meta);
     const bool resumable = part_meta && !want.etag.empty() && part_meta->etag == want.etag &&

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "formats/hub.h"
@@ -325,6 +326,21 @@ TEST_F(HubServerTest, EnvironmentPicksEndpointAndCache) {
     // A small (non-LFS) file: answered directly, no CDN hop.
     EXPECT_EQ(count("GET", "/acme/tiny/resolve/dev/config.json"), 1u);
     EXPECT_EQ(count("GET", "/cdn/"), 0u);
+}
+
+TEST_F(HubServerTest, ConcurrentDownloadsOfOneFileShareIt) {
+    const auto data = publish("acme/tiny-GGUF", "model.gguf", 400000, 9);
+    auto f = make_hub_file("acme/tiny-GGUF", "model.gguf");
+    Result<std::string> r1 = make_error(ErrorCode::kInternal, "not run");
+    Result<std::string> r2 = r1;
+    std::thread t1([&] { r1 = hub_download(*f, opts_); });
+    std::thread t2([&] { r2 = hub_download(*f, opts_); });
+    t1.join();
+    t2.join();
+    ASSERT_TRUE(r1.is_ok()) << r1.status().to_string();
+    ASSERT_TRUE(r2.is_ok()) << r2.status().to_string();
+    EXPECT_EQ(read_bytes(*r1), data);
+    EXPECT_EQ(count("GET", "/cdn/"), 1u);
 }
 
 }  // namespace
