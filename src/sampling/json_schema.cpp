@@ -13,9 +13,10 @@ using json = nlohmann::ordered_json;  // keeps the declared order of properties
 constexpr int kMaxDepth = 64;
 constexpr int64_t kMaxBound = 4096;
 
-// Helper rules. Whitespace is bounded: a model cannot pad forever. \u escapes exclude the
+// Helper rules. Whitespace is bounded (one space, or one newline and indentation): a model
+// cannot pad forever. \u escapes exclude the
 // surrogate range, which strict JSON parsers reject when unpaired.
-const char* kBaseRules = R"(j-ws ::= [ \t\n]{0,8}
+const char* kBaseRules = R"(j-ws ::= (" " | "\n" [ \t]{0,12})?
 j-char ::= [^"\\\x00-\x1f] | "\\" (["\\/bfnrt] | "u" [0-9a-cA-Ce-fE-F] [0-9a-fA-F]{3})
 j-string ::= "\"" j-char* "\""
 j-integer ::= "-"? ("0" | [1-9] [0-9]{0,15})

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "harness.h"
 #include "sampling/grammar.h"
 #include "server/openai/structured.h"
 #include "server/openai/tool_calls.h"
@@ -280,6 +281,188 @@ TEST(Structured, ForcedCallGrammarPerFormat) {
     sampling::GrammarState st(*g);
     EXPECT_FALSE(st.accept_bytes("{\"name\": \"get_weather\""));
     EXPECT_TRUE(st.accept_bytes("{\"name\": \"other\", \"parameters\": {\"city\": \"x\"}}"));
+}
+
+// ---- in-process server over stories260K (no chat template: ChatML fallback, Hermes calls) ----
+
+using server::testing::Harness;
+using server::testing::Reply;
+
+json chat_body(json extra) {
+    json b = {{"model", "stories"},
+              {"messages", {{{"role", "user"}, {"content", "Once upon a time"}}}},
+              {"max_tokens", 200},
+              {"temperature", 1.0},
+              {"seed", 7}};
+    for (auto it = extra.begin(); it != extra.end(); ++it) b[it.key()] = it.value();
+    return b;
+}
+
+const json kPersonSchema = {
+    {"type", "object"},
+    {"properties",
+     {{"name", {{"type", "string"}, {"minLength", 1}, {"maxLength", 8}}},
+      {"age", {{"type", "integer"}}},
+      {"pets", {{"type", "array"}, {"items", {{"enum", {"cat", "dog"}}}}, {"maxItems", 2}}}}},
+    {"required", {"name", "age"}},
+    {"additionalProperties", false}};
+
+void expect_person(const std::string& text) {
+    const json v = json::parse(text, nullptr, false);
+    ASSERT_FALSE(v.is_discarded()) << text;
+    ASSERT_TRUE(v.is_object()) << text;
+    ASSERT_TRUE(v.contains("name") && v["name"].is_string()) << text;
+    EXPECT_TRUE(v.contains("age") && v["age"].is_number_integer()) << text;
+    for (auto it = v.begin(); it != v.end(); ++it)
+        EXPECT_TRUE(it.key() == "name" || it.key() == "age" || it.key() == "pets") << text;
+    if (v.contains("pets")) {
+        ASSERT_TRUE(v["pets"].is_array());
+        EXPECT_LE(v["pets"].size(), 2u);
+        for (const json& p : v["pets"]) EXPECT_TRUE(p == "cat" || p == "dog") << text;
+    }
+}
+
+TEST(StructuredServer, JsonSchemaOutputValidatesStreamAndNot) {
+    Harness h;
+    const json rf = {{"type", "json_schema"},
+                     {"json_schema", {{"name", "person"}, {"schema", kPersonSchema}}}};
+    for (int seed : {1, 2, 3}) {
+        json body = chat_body({{"response_format", rf}, {"seed", seed}});
+        Reply r = server::testing::post(h.port, "/v1/chat/completions", body);
+        ASSERT_EQ(r.status, 200) << r.body;
+        const json j = r.json();
+        EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+        const std::string text = j["choices"][0]["message"]["content"];
+        expect_person(text);
+        body["stream"] = true;
+        Reply s = server::testing::post(h.port, "/v1/chat/completions", body);
+        ASSERT_EQ(s.status, 200);
+        std::string streamed;
+        for (const std::string& e : s.events()) {
+            if (e == "[DONE]") continue;
+            const json c = json::parse(e);
+            if (c["choices"].empty()) continue;
+            const json& d = c["choices"][0]["delta"];
+            if (d.contains("content") && d["content"].is_string()) streamed += d["content"];
+        }
+        EXPECT_EQ(streamed, text);
+    }
+}
+
+TEST(StructuredServer, JsonObjectModeOnCompletionsToo) {
+    Harness h;
+    json body = {{"model", "stories"}, {"prompt", "Once"}, {"max_tokens", 120},
+                 {"temperature", 1.0},  {"seed", 3},        {"response_format", {{"type", "json_object"}}}};
+    Reply r = server::testing::post(h.port, "/v1/completions", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const std::string text = r.json()["choices"][0]["text"];
+    ASSERT_FALSE(text.empty());
+    EXPECT_EQ(text[0], '{');
+    if (r.json()["choices"][0]["finish_reason"] == "stop") {
+        const json v = json::parse(text, nullptr, false);
+        EXPECT_TRUE(v.is_object()) << text;
+    }
+}
+
+TEST(StructuredServer, UnsupportedSchemaFeatureIs400) {
+    Harness h;
+    json schema = kPersonSchema;
+    schema["properties"]["age"]["minimum"] = 0;
+    Reply r = server::testing::post(
+        h.port, "/v1/chat/completions",
+        chat_body({{"response_format",
+                    {{"type", "json_schema"}, {"json_schema", {{"name", "p"}, {"schema", schema}}}}}}));
+    ASSERT_EQ(r.status, 400);
+    const json e = r.json()["error"];
+    EXPECT_EQ(e["type"], "invalid_request_error");
+    EXPECT_EQ(e["param"], "response_format.json_schema.schema");
+    EXPECT_NE(e["message"].get<std::string>().find("'minimum'"), std::string::npos) << e;
+    r = server::testing::post(h.port, "/v1/completions",
+                              {{"prompt", "x"}, {"tools", {weather_tool()}}});
+    EXPECT_EQ(r.status, 400);
+}
+
+TEST(StructuredServer, RequiredToolCallStreamAndNot) {
+    Harness h;
+    json tool = weather_tool();
+    tool["function"]["parameters"]["properties"]["city"]["maxLength"] = 10;
+    const json body =
+        chat_body({{"tools", {tool}}, {"tool_choice", "required"}, {"parallel_tool_calls", false}});
+    Reply r = server::testing::post(h.port, "/v1/chat/completions", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const json c = r.json()["choices"][0];
+    EXPECT_EQ(c["finish_reason"], "tool_calls") << r.body;
+    EXPECT_TRUE(c["message"]["content"].is_null()) << c;
+    ASSERT_GE(c["message"]["tool_calls"].size(), 1u) << c;
+    const json call = c["message"]["tool_calls"][0];
+    EXPECT_EQ(call["type"], "function");
+    EXPECT_EQ(call["function"]["name"], "get_weather");
+    const json args = json::parse(call["function"]["arguments"].get<std::string>(), nullptr, false);
+    ASSERT_TRUE(args.is_object()) << call;
+    EXPECT_TRUE(args["city"].is_string());
+
+    // Streamed: same calls rebuilt from deltas, stable ids, no markup in content.
+    json sb = body;
+    sb["stream"] = true;
+    Reply s = server::testing::post(h.port, "/v1/chat/completions", sb);
+    ASSERT_EQ(s.status, 200);
+    json calls = json::array();
+    std::string content, finish;
+    for (const std::string& e : s.events()) {
+        if (e == "[DONE]") continue;
+        const json ch = json::parse(e)["choices"];
+        if (ch.empty()) continue;
+        const json& d = ch[0]["delta"];
+        if (d.contains("content") && d["content"].is_string()) content += d["content"];
+        if (!ch[0]["finish_reason"].is_null()) finish = ch[0]["finish_reason"];
+        for (const json& t : d.value("tool_calls", json::array())) {
+            const size_t i = t["index"];
+            if (t.contains("id")) {
+                ASSERT_EQ(i, calls.size());
+                calls.push_back({{"id", t["id"]},
+                                 {"type", "function"},
+                                 {"function", {{"name", t["function"]["name"]}, {"arguments", ""}}}});
+            }
+            ASSERT_LT(i, calls.size());
+            calls[i]["function"]["arguments"] =
+                calls[i]["function"]["arguments"].get<std::string>() +
+                t["function"]["arguments"].get<std::string>();
+        }
+    }
+    EXPECT_EQ(content, "");
+    EXPECT_EQ(finish, "tool_calls");
+    ASSERT_EQ(calls.size(), c["message"]["tool_calls"].size());
+    for (size_t i = 0; i < calls.size(); ++i) {
+        EXPECT_EQ(calls[i]["function"], c["message"]["tool_calls"][i]["function"]);
+        EXPECT_EQ(calls[i]["id"].get<std::string>().rfind("call_", 0), 0u);
+    }
+}
+
+TEST(StructuredServer, NamedToolChoiceAndToolMessages) {
+    Harness h;
+    json a = weather_tool(), b = weather_tool();
+    a["function"]["parameters"]["properties"]["city"]["maxLength"] = 6;
+    b["function"]["name"] = "get_time";
+    b["function"]["parameters"]["properties"]["city"]["maxLength"] = 6;
+    json body = chat_body(
+        {{"tools", {a, b}},
+         {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_time"}}}}},
+         {"parallel_tool_calls", false}});
+    body["messages"] = {
+        {{"role", "user"}, {"content", "weather?"}},
+        {{"role", "assistant"},
+         {"content", nullptr},
+         {"tool_calls",
+          {{{"id", "call_1"},
+            {"type", "function"},
+            {"function", {{"name", "get_weather"}, {"arguments", "{\"city\":\"Oslo\"}"}}}}}}},
+        {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "rain"}}};
+    Reply r = server::testing::post(h.port, "/v1/chat/completions", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const json c = r.json()["choices"][0];
+    EXPECT_EQ(c["finish_reason"], "tool_calls") << r.body;
+    ASSERT_EQ(c["message"]["tool_calls"].size(), 1u) << c;
+    EXPECT_EQ(c["message"]["tool_calls"][0]["function"]["name"], "get_time");
 }
 
 }  // namespace

@@ -171,18 +171,16 @@ Result<std::string> tool_call_gbnf(ToolFormat format, const std::vector<ToolSpec
     auto rules = sampling::json_schema_to_gbnf(schema.dump(), "tool-call");
     if (!rules.is_ok()) return rules.status();
     std::string root;
-    const std::string more = parallel ? "*" : "";
     switch (format) {
         case ToolFormat::kMistral:
-            root = "\"[TOOL_CALLS]\" j-ws \"[\" j-ws tool-call j-ws (\",\" j-ws tool-call j-ws)" +
-                   more + " \"]\"";
-            if (!parallel) root = "\"[TOOL_CALLS]\" j-ws \"[\" j-ws tool-call j-ws \"]\"";
+            root = std::string("\"[TOOL_CALLS]\" j-ws \"[\" j-ws tool-call j-ws ") +
+                   (parallel ? "(\",\" j-ws tool-call j-ws)* " : "") + "\"]\"";
             break;
         case ToolFormat::kLlama3:
             root = "tool-call";
             break;
         default:
-            root = "hermes-call (\"\\n\" hermes-call)" + more +
+            root = std::string(parallel ? "hermes-call (\"\\n\" hermes-call)*" : "hermes-call") +
                    "\nhermes-call ::= \"<tool_call>\\n\" tool-call \"\\n</tool_call>\"";
             break;
     }
