@@ -16,9 +16,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "base/log.h"
 #include "base/progress.h"
@@ -62,7 +61,8 @@ bool valid_name(std::string_view s) {
 
 Status check_file_path(const std::string& file, const std::string& what) {
     if (file.empty()) {
-        return make_error(ErrorCode::kInvalidArgument, what + ": no file name after the repository");
+        return make_error(ErrorCode::kInvalidArgument,
+                          what + ": no file name after the repository");
     }
     size_t start = 0;
     while (start <= file.size()) {
@@ -249,8 +249,8 @@ std::optional<FileMeta> read_meta(const fs::path& p) {
 }
 
 Status write_meta(const fs::path& p, const FileMeta& m) {
-    nlohmann::json j = {{"etag", m.etag}, {"size", m.size}, {"sha256", m.sha256},
-                        {"commit", m.commit}};
+    nlohmann::json j = {
+        {"etag", m.etag}, {"size", m.size}, {"sha256", m.sha256}, {"commit", m.commit}};
     std::ofstream out(p, std::ios::trunc);
     out << j.dump(1) << "\n";
     out.close();
@@ -326,7 +326,8 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
     if (s->bar != nullptr) {
         const double secs = std::max(1e-3, s->timer.seconds());
         char rate[48];
-        std::snprintf(rate, sizeof(rate), "%.1f MB/s", static_cast<double>(s->written) / secs / 1e6);
+        std::snprintf(rate, sizeof(rate), "%.1f MB/s",
+                      static_cast<double>(s->written) / secs / 1e6);
         s->bar->update(s->offset + s->written, rate);
     }
     return bytes;
@@ -337,7 +338,8 @@ Status http_status_error(long status, const std::string& url, const HubFile& f) 
     if (status == 401 || status == 403) {
         return make_error(ErrorCode::kInvalidArgument,
                           where + " (access denied): set HF_TOKEN to a token that can read " +
-                              f.repo + (env("HF_TOKEN").empty() ? "" : " (the one given was refused)"));
+                              f.repo +
+                              (env("HF_TOKEN").empty() ? "" : " (the one given was refused)"));
     }
     if (status == 404) {
         return make_error(ErrorCode::kNotFound,
@@ -408,9 +410,9 @@ Result<HubFile> make_hub_file(std::string repo, std::string file, std::string re
     if (slash == std::string::npos || repo.find('/', slash + 1) != std::string::npos ||
         !valid_name(std::string_view(repo).substr(0, slash)) ||
         !valid_name(std::string_view(repo).substr(slash + 1))) {
-        return make_error(ErrorCode::kInvalidArgument,
-                          "hub repository '" + repo +
-                              "' must be OWNER/NAME (letters, digits, '-', '_', '.')");
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            "hub repository '" + repo + "' must be OWNER/NAME (letters, digits, '-', '_', '.')");
     }
     TK_RETURN_IF_ERROR(check_file_path(file, "hub repository " + repo));
     if (!safe_segment(revision) || revision.find('/') != std::string::npos) {
@@ -480,15 +482,16 @@ Result<std::string> hub_download(const HubFile& f, const HubOptions& o) {
     const std::string url = hub_file_url(f, o);
     if (o.offline || env_true("HF_HUB_OFFLINE")) {
         if (cached) return cp.file.string();
-        return make_error(ErrorCode::kNotFound,
-                          "offline mode (HF_HUB_OFFLINE): " + f.repo + "/" + f.file +
-                              " is not in the cache (" + cp.file.string() + ")");
+        return make_error(ErrorCode::kNotFound, "offline mode (HF_HUB_OFFLINE): " + f.repo + "/" +
+                                                    f.file + " is not in the cache (" +
+                                                    cp.file.string() + ")");
     }
     const std::string token = !o.token.empty() ? o.token : env("HF_TOKEN");
 
     const Response h = head(url, token);
     if (h.code != CURLE_OK || h.status >= 500 || h.status == 429) {
-        const std::string why = h.code != CURLE_OK ? curl_message(h) : "HTTP " + std::to_string(h.status);
+        const std::string why =
+            h.code != CURLE_OK ? curl_message(h) : "HTTP " + std::to_string(h.status);
         if (cached) {
             log_warn(url + ": " + why + "; using the cached copy " + cp.file.string());
             return cp.file.string();
@@ -534,7 +537,8 @@ Result<std::string> hub_download(const HubFile& f, const HubOptions& o) {
     });
     if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
         log_info("waiting for another download of " + f.repo + "/" + f.file);
-        if (::flock(lock_fd, LOCK_EX) != 0) return make_error(ErrorCode::kIo, lock_path + ": flock failed");
+        if (::flock(lock_fd, LOCK_EX) != 0)
+            return make_error(ErrorCode::kIo, lock_path + ": flock failed");
         const std::optional<FileMeta> now = read_meta(cp.meta);
         if (now && now->etag == want.etag && fs::is_regular_file(cp.file, ec) &&
             (want.size < 0 || file_size_or(cp.file, -1) == want.size)) {
@@ -553,9 +557,8 @@ Result<std::string> hub_download(const HubFile& f, const HubOptions& o) {
     if (start > 0) {
         log_info("resuming " + f.repo + "/" + f.file + " at byte " + std::to_string(start));
     } else {
-        log_info("downloading " + url + (want.size >= 0 ? " (" + std::to_string(want.size) +
-                                                              " bytes)"
-                                                        : std::string()));
+        log_info("downloading " + url +
+                 (want.size >= 0 ? " (" + std::to_string(want.size) + " bytes)" : std::string()));
     }
     {
         std::unique_ptr<ProgressBar> bar;
@@ -590,13 +593,15 @@ Result<std::string> hub_download(const HubFile& f, const HubOptions& o) {
             remove_quietly(cp.part);
             remove_quietly(cp.part_meta);
             return make_error(ErrorCode::kCorruptFile,
-                              url + ": sha256 mismatch (hub: " + want.sha256 + ", download: " +
-                                  sha + "); the download was deleted");
+                              url + ": sha256 mismatch (hub: " + want.sha256 +
+                                  ", download: " + sha + "); the download was deleted");
         }
     }
     remove_quietly(cp.meta);
     fs::rename(cp.part, cp.file, ec);
-    if (ec) return make_error(ErrorCode::kIo, cp.file.string() + ": cannot move into place: " + ec.message());
+    if (ec)
+        return make_error(ErrorCode::kIo,
+                          cp.file.string() + ": cannot move into place: " + ec.message());
     remove_quietly(cp.part_meta);
     TK_RETURN_IF_ERROR(write_meta(cp.meta, want));
     return cp.file.string();

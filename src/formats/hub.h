@@ -25,9 +25,9 @@
 namespace tk::formats {
 
 struct HubFile {
-    std::string repo;                 // "OWNER/REPO"
-    std::string file;                 // path inside the repository, '/'-separated
-    std::string revision = "main";    // branch, tag or commit
+    std::string repo;               // "OWNER/REPO"
+    std::string file;               // path inside the repository, '/'-separated
+    std::string revision = "main";  // branch, tag or commit
 };
 
 // True for strings that start with "hf://".

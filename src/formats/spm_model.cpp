@@ -5,12 +5,11 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <optional>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 
 #include "base/mmap_file.h"
 #include "formats/gguf.h"
@@ -80,17 +79,20 @@ public:
         const uint8_t* d = nullptr;
         size_t len = 0, off = 0;
         switch (wire) {
-            case kVarint: return varint(&v);
+            case kVarint:
+                return varint(&v);
             case kFixed64:
                 if (n_ - at_ < 8) return fail("truncated 64-bit field");
                 at_ += 8;
                 return Status::ok();
-            case kLen: return bytes(&d, &len, &off);
+            case kLen:
+                return bytes(&d, &len, &off);
             case kFixed32:
                 if (n_ - at_ < 4) return fail("truncated 32-bit field");
                 at_ += 4;
                 return Status::ok();
-            default: return fail("unsupported wire type " + std::to_string(wire));
+            default:
+                return fail("unsupported wire type " + std::to_string(wire));
         }
     }
 
@@ -156,21 +158,34 @@ Status parse_trainer(const uint8_t* p, size_t n, size_t base, const std::string&
     while (!w.done()) {
         uint32_t field = 0, wire = 0;
         TK_RETURN_IF_ERROR(w.tag(&field, &wire));
-        if (wire != kVarint ||
-            (field != 3 && field != 35 && field != 40 && field != 41 && field != 42 && field != 43)) {
+        if (wire != kVarint || (field != 3 && field != 35 && field != 40 && field != 41 &&
+                                field != 42 && field != 43)) {
             TK_RETURN_IF_ERROR(w.skip(wire));
             continue;
         }
         uint64_t v = 0;
         TK_RETURN_IF_ERROR(w.varint(&v));
         switch (field) {
-            case 3: m->model_type = static_cast<int32_t>(as_int32(v)); break;
-            case 35: m->byte_fallback = v != 0; break;
-            case 40: m->unk_id = as_int32(v); break;
-            case 41: m->bos_id = as_int32(v); break;
-            case 42: m->eos_id = as_int32(v); break;
-            case 43: m->pad_id = as_int32(v); break;
-            default: break;
+            case 3:
+                m->model_type = static_cast<int32_t>(as_int32(v));
+                break;
+            case 35:
+                m->byte_fallback = v != 0;
+                break;
+            case 40:
+                m->unk_id = as_int32(v);
+                break;
+            case 41:
+                m->bos_id = as_int32(v);
+                break;
+            case 42:
+                m->eos_id = as_int32(v);
+                break;
+            case 43:
+                m->pad_id = as_int32(v);
+                break;
+            default:
+                break;
         }
     }
     return Status::ok();
@@ -212,9 +227,10 @@ Result<SpmModel> parse_spm_model(const uint8_t* data, size_t size, const std::st
         uint32_t field = 0, wire = 0;
         TK_RETURN_IF_ERROR(w.tag(&field, &wire));
         if (field >= 1 && field <= 3) {
-            TK_RETURN_IF_ERROR(expect_wire(w, wire, kLen, field == 1 ? "pieces"
-                                                          : field == 2 ? "trainer_spec"
-                                                                       : "normalizer_spec"));
+            TK_RETURN_IF_ERROR(expect_wire(w, wire, kLen,
+                                           field == 1   ? "pieces"
+                                           : field == 2 ? "trainer_spec"
+                                                        : "normalizer_spec"));
             const uint8_t* d = nullptr;
             size_t len = 0, off = 0;
             TK_RETURN_IF_ERROR(w.bytes(&d, &len, &off));
@@ -236,7 +252,8 @@ Result<SpmModel> parse_spm_model(const uint8_t* data, size_t size, const std::st
         return make_error(ErrorCode::kCorruptFile, source + ": SentencePiece model has no pieces");
     }
     if (!have_trainer) {
-        return make_error(ErrorCode::kCorruptFile, source + ": SentencePiece model has no trainer_spec");
+        return make_error(ErrorCode::kCorruptFile,
+                          source + ": SentencePiece model has no trainer_spec");
     }
     if (m.model_type != 1 && m.model_type != 2) {
         return make_error(ErrorCode::kUnsupported,
@@ -247,9 +264,9 @@ Result<SpmModel> parse_spm_model(const uint8_t* data, size_t size, const std::st
     for (const auto& [name, id] : {std::pair{"unk_id", m.unk_id}, std::pair{"bos_id", m.bos_id},
                                    std::pair{"eos_id", m.eos_id}, std::pair{"pad_id", m.pad_id}}) {
         if (id < -1 || id >= n) {
-            return make_error(ErrorCode::kCorruptFile,
-                              source + ": trainer_spec." + name + " " + std::to_string(id) +
-                                  " is outside the " + std::to_string(n) + " pieces");
+            return make_error(ErrorCode::kCorruptFile, source + ": trainer_spec." + name + " " +
+                                                           std::to_string(id) + " is outside the " +
+                                                           std::to_string(n) + " pieces");
         }
     }
     return m;
@@ -284,7 +301,8 @@ Status write_spm(const SpmModel& m, const std::vector<AddedToken>& added, const 
         return make_error(ErrorCode::kCorruptFile,
                           source + ": " + std::to_string(n) +
                               " tokens (pieces and added tokens) do not fit the model's "
-                              "vocab_size " + std::to_string(opts.vocab_size));
+                              "vocab_size " +
+                              std::to_string(opts.vocab_size));
     }
     std::vector<std::string> tokens(static_cast<size_t>(n));
     std::vector<float> scores(static_cast<size_t>(n), -10000.0f);
@@ -315,8 +333,10 @@ Status write_spm(const SpmModel& m, const std::vector<AddedToken>& added, const 
     const int64_t pad = id(m.pad_id, opts.pad_id);
     if (bos >= 0 && bos < n) out.set_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(bos));
     if (eos >= 0 && eos < n) out.set_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(eos));
-    if (m.unk_id >= 0) out.set_u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(m.unk_id));
-    if (pad >= 0 && pad < n) out.set_u32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(pad));
+    if (m.unk_id >= 0)
+        out.set_u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(m.unk_id));
+    if (pad >= 0 && pad < n)
+        out.set_u32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(pad));
     out.set_bool("tokenizer.ggml.add_bos_token", true);
     out.set_bool("tokenizer.ggml.add_eos_token", false);
     // llama.cpp assumes a space prefix for SPM; say so only when the model turns it off.
@@ -351,8 +371,10 @@ Status add_spm_tokenizer_files(const std::string& path, const HfTokenizerOptions
         if (cfg.is_discarded() || !cfg.is_object()) {
             return make_error(ErrorCode::kCorruptFile, cfg_path.string() + ": not a JSON object");
         }
-        if (auto it = cfg.find("add_bos_token"); it != cfg.end() && it->is_boolean()) add_bos = it->get<bool>();
-        if (auto it = cfg.find("add_eos_token"); it != cfg.end() && it->is_boolean()) add_eos = it->get<bool>();
+        if (auto it = cfg.find("add_bos_token"); it != cfg.end() && it->is_boolean())
+            add_bos = it->get<bool>();
+        if (auto it = cfg.find("add_eos_token"); it != cfg.end() && it->is_boolean())
+            add_eos = it->get<bool>();
         const auto dec = cfg.find("added_tokens_decoder");
         if (dec != cfg.end() && dec->is_object()) {
             for (auto it = dec->begin(); it != dec->end(); ++it) {
@@ -361,13 +383,14 @@ Status add_spm_tokenizer_files(const std::string& path, const HfTokenizerOptions
                 const auto content = it->is_object() ? it->find("content") : it->end();
                 if (end == it.key().c_str() || *end != '\0' || idx < 0 || idx >= (1 << 24) ||
                     content == it->end() || !content->is_string()) {
-                    return make_error(ErrorCode::kCorruptFile,
-                                      cfg_path.string() + ": bad added_tokens_decoder entry '" +
-                                          it.key() + "'");
+                    return make_error(
+                        ErrorCode::kCorruptFile,
+                        cfg_path.string() + ": bad added_tokens_decoder entry '" + it.key() + "'");
                 }
                 const auto special = it->find("special");
-                added.push_back({static_cast<size_t>(idx), content->get<std::string>(),
-                                 special != it->end() && special->is_boolean() && special->get<bool>()});
+                added.push_back(
+                    {static_cast<size_t>(idx), content->get<std::string>(),
+                     special != it->end() && special->is_boolean() && special->get<bool>()});
             }
         }
         if (auto ct = cfg.find("chat_template"); ct != cfg.end() && ct->is_string()) {

@@ -1,6 +1,8 @@
 // hf:// downloads against a local stand-in for the hub (hub_server.py on 127.0.0.1): the hub's
 // URL layout and headers, resume after a dropped connection, sha256 and size checks, HF_TOKEN,
 // HF_ENDPOINT / TOKAMAK_CACHE, and use of the cache when offline. Also SHA-256 test vectors.
+#include "formats/hub.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/types.h>
@@ -14,7 +16,6 @@
 #include <thread>
 #include <vector>
 
-#include "formats/hub.h"
 #include "formats/sha256.h"
 #include "testutil/testutil.h"
 
@@ -66,14 +67,15 @@ TEST(HubUriTest, Parses) {
               "qwen2.5-0.5b-q8_0.gguf");
     auto spaced = make_hub_file("a/b", "dir/my file+1.gguf");
     ASSERT_TRUE(spaced.is_ok());
-    EXPECT_EQ(hub_file_url(*spaced, o), "https://example.org/a/b/resolve/main/dir/my%20file%2B1.gguf");
+    EXPECT_EQ(hub_file_url(*spaced, o),
+              "https://example.org/a/b/resolve/main/dir/my%20file%2B1.gguf");
 }
 
 TEST(HubUriTest, RejectsBadUris) {
-    for (const char* bad : {"hf://owner", "hf://owner/repo", "hf://owner/repo/", "hf:///repo/f.gguf",
-                            "hf://owner/repo/../x.gguf", "hf://owner/repo/a//b.gguf",
-                            "hf://ow ner/repo/f.gguf", "hf://owner/repo@/f.gguf",
-                            "hf://owner/repo@../f.gguf", "http://owner/repo/f.gguf"}) {
+    for (const char* bad :
+         {"hf://owner", "hf://owner/repo", "hf://owner/repo/", "hf:///repo/f.gguf",
+          "hf://owner/repo/../x.gguf", "hf://owner/repo/a//b.gguf", "hf://ow ner/repo/f.gguf",
+          "hf://owner/repo@/f.gguf", "hf://owner/repo@../f.gguf", "http://owner/repo/f.gguf"}) {
         auto f = parse_hub_uri(bad);
         EXPECT_FALSE(f.is_ok()) << bad;
         if (!f.is_ok()) {
@@ -103,7 +105,8 @@ std::vector<uint8_t> read_bytes(const std::string& p) { return testing::read_fil
 class HubServerTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        if (std::system((std::string(kPython) + " -c 'import http.server' 2>/dev/null").c_str()) != 0) {
+        if (std::system((std::string(kPython) + " -c 'import http.server' 2>/dev/null").c_str()) !=
+            0) {
             GTEST_SKIP() << "needs " << kPython;
         }
         // A proxy from the environment must not see requests for 127.0.0.1.
@@ -117,8 +120,7 @@ protected:
         log_ = dir_.file("requests.log");
         config_ = dir_.file("config.json");
         set_config(nlohmann::json::object());
-        const std::string script =
-            (fs::path(__FILE__).parent_path() / "hub_server.py").string();
+        const std::string script = (fs::path(__FILE__).parent_path() / "hub_server.py").string();
         const std::string cmd = std::string(kPython) + " " + script + " " + root_ + " --log " +
                                 log_ + " --config " + config_;
         pipe_ = popen(cmd.c_str(), "r");
@@ -135,9 +137,7 @@ protected:
         if (pid_ > 0) kill(pid_, SIGTERM);
         if (pipe_ != nullptr) pclose(pipe_);
     }
-    void set_config(const nlohmann::json& j) {
-        std::ofstream(config_) << j.dump();
-    }
+    void set_config(const nlohmann::json& j) { std::ofstream(config_) << j.dump(); }
     // Puts a file on the "hub" and returns its bytes.
     std::vector<uint8_t> publish(const std::string& repo, const std::string& file, size_t n,
                                  uint32_t seed, const std::string& rev = "main") {

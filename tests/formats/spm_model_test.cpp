@@ -2,6 +2,8 @@
 // llama.cpp's ggml-vocab-llama-spm.gguf (tokens, scores, types, special ids); Mistral's v1 model
 // the same pieces as its tokenizer.json; v3 its control tokens; damaged bytes give errors that
 // name the file, the message and the byte offset.
+#include "formats/spm_model.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -10,7 +12,6 @@
 
 #include "formats/gguf.h"
 #include "formats/model_file.h"
-#include "formats/spm_model.h"
 #include "testutil/testutil.h"
 
 namespace tk::formats {
@@ -72,7 +73,8 @@ TEST(SpmModelTest, MistralV1PiecesEqualItsTokenizerJson) {
 }
 
 TEST(SpmModelTest, MistralV3ControlTokens) {
-    const auto bytes = testing::read_file_bytes(shared("models/tokenizers/mistral/tokenizer.model.v3"));
+    const auto bytes =
+        testing::read_file_bytes(shared("models/tokenizers/mistral/tokenizer.model.v3"));
     ASSERT_TRUE(looks_like_spm_model(bytes.data(), bytes.size()));
     auto m = parse_spm_model(bytes.data(), bytes.size(), "v3");
     ASSERT_TRUE(m.is_ok()) << m.status().to_string();
@@ -116,7 +118,8 @@ TEST(SpmModelTest, DamagedBytesAreReportedNotCrashedOn) {
     std::vector<uint8_t> bad = {0x0a, 0xff, 0xff, 0x03, 0x0a, 0x01, 'a'};
     auto r = parse_spm_model(bad.data(), bad.size(), "bad.model");
     ASSERT_FALSE(r.is_ok());
-    EXPECT_NE(r.status().message().find("runs past the end"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("runs past the end"), std::string::npos)
+        << r.status().message();
     // A varint that never ends.
     std::vector<uint8_t> endless(20, 0xff);
     EXPECT_FALSE(parse_spm_model(endless.data(), endless.size(), "x").is_ok());

@@ -122,10 +122,10 @@ TEST_P(HfArchTest, FolderGivesTheGgufLogits) {
     const formats::GgufFile& b = (*hf)->gguf();
     EXPECT_EQ(b.format(), "SafeTensors");
     const std::string arch = c.opts.arch + ".";
-    for (const char* key : {"embedding_length", "block_count", "feed_forward_length",
-                            "attention.head_count", "attention.head_count_kv", "context_length",
-                            "expert_count", "expert_used_count", "rope.dimension_count",
-                            "rope.scaling.original_context_length"}) {
+    for (const char* key :
+         {"embedding_length", "block_count", "feed_forward_length", "attention.head_count",
+          "attention.head_count_kv", "context_length", "expert_count", "expert_used_count",
+          "rope.dimension_count", "rope.scaling.original_context_length"}) {
         EXPECT_EQ(a.get_int(arch + key), b.get_int(arch + key)) << key;
     }
     for (const char* key : {"rope.freq_base", "attention.layer_norm_rms_epsilon",
@@ -186,7 +186,8 @@ TEST_F(HfArchErrorTest, UnknownArchitectureListsTheKnownOnes) {
     ASSERT_FALSE(r.is_ok());
     EXPECT_EQ(r.status().code(), ErrorCode::kUnsupported);
     const std::string& msg = r.status().message();
-    EXPECT_NE(msg.find("config.json: unsupported architecture FalconForCausalLM"), std::string::npos)
+    EXPECT_NE(msg.find("config.json: unsupported architecture FalconForCausalLM"),
+              std::string::npos)
         << msg;
     EXPECT_NE(msg.find("MixtralForCausalLM"), std::string::npos) << msg;
     EXPECT_NE(msg.find("Starcoder2ForCausalLM"), std::string::npos) << msg;

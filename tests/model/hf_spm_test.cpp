@@ -9,8 +9,8 @@
 
 #include "formats/gguf.h"
 #include "formats/model_file.h"
-#include "tokenizer/tokenizer.h"
 #include "testutil/testutil.h"
+#include "tokenizer/tokenizer.h"
 
 namespace tk::model {
 namespace {
